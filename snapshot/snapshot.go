@@ -1,0 +1,166 @@
+// Package snapshot holds itersnap's data model and the collectors that fill
+// it: the BPF collector (default) and the procfs collector (fallback, test
+// oracle and benchmark baseline).
+package snapshot
+
+import (
+	"sort"
+	"time"
+)
+
+// Snapshot is everything one `itersnap take` recorded.
+type Snapshot struct {
+	// ID is assigned by the store; zero until the snapshot is stored.
+	ID     uint64
+	Meta   Meta
+	Tasks  []Task  // one per thread
+	Files  []File  // one per open fd, once per fd table
+	Stacks []Stack // interned kernel stacks; Task.Stack indexes this slice
+}
+
+// Meta describes how and where a snapshot was taken. The store keeps it apart
+// from the records so that `itersnap list` never decodes a whole snapshot.
+type Meta struct {
+	Time      time.Time     // when collection started
+	Hostname  string        //
+	Kernel    string        // uname -r
+	BootID    string        // /proc/sys/kernel/random/boot_id: task identities are per boot
+	Collector string        // "bpf" or "procfs"
+	Filter    Filter        // what the collector was asked to keep
+	Label     string        // free text from `take --label`
+	Duration  time.Duration // load + collect + symbolize, before the commit
+	Notes     []string      // what the collector could not record, one line each
+
+	// Counts, filled by Finish, so that listing needs no records.
+	Threads   int
+	Processes int
+	FDs       int
+}
+
+// Filter selects tasks by process id or by name; a task that matches any
+// entry is kept. An empty filter keeps everything.
+type Filter struct {
+	Comms []string `json:",omitempty"`
+	PIDs  []uint32 `json:",omitempty"`
+}
+
+// Empty reports whether the filter keeps every task.
+func (f Filter) Empty() bool { return len(f.Comms) == 0 && len(f.PIDs) == 0 }
+
+// Match reports whether a task with this pid, thread comm and process comm
+// passes the filter. The collectors apply the same rule (the BPF collector in
+// the kernel), so a procfs snapshot and a BPF snapshot with one filter agree.
+func (f Filter) Match(pid uint32, comm, processComm string) bool {
+	if f.Empty() {
+		return true
+	}
+	for _, p := range f.PIDs {
+		if p == pid {
+			return true
+		}
+	}
+	for _, c := range f.Comms {
+		c = TruncComm(c)
+		if c == comm || c == processComm {
+			return true
+		}
+	}
+	return false
+}
+
+// CommLen is the kernel's TASK_COMM_LEN less the terminating NUL.
+const CommLen = 15
+
+// TruncComm cuts a name to what the kernel keeps in task->comm.
+func TruncComm(s string) string {
+	if len(s) > CommLen {
+		return s[:CommLen]
+	}
+	return s
+}
+
+// Missing marks the fields of a record that its collector could not read.
+type Missing uint16
+
+const (
+	MissingStack    Missing = 1 << iota // no kernel stack (exiting task, or /proc/PID/stack unreadable)
+	MissingKillable                     // procfs shows D but not whether the wait is killable
+	MissingPath                         // the fd's path could not be resolved
+	MissingLimit                        // RLIMIT_NOFILE could not be read
+	MissingStatus                       // uid or switch counts could not be read
+)
+
+// Finish fills the counts in Meta. Collectors call it once records are in.
+func (s *Snapshot) Finish() {
+	s.Meta.Threads = len(s.Tasks)
+	s.Meta.FDs = len(s.Files)
+	pids := make(map[uint32]struct{}, len(s.Tasks))
+	for _, t := range s.Tasks {
+		pids[t.PID] = struct{}{}
+	}
+	s.Meta.Processes = len(pids)
+}
+
+// Sort orders records by pid, tid and fd, so that output and encodings are
+// stable whatever order the kernel iterated in.
+func (s *Snapshot) Sort() {
+	sort.Slice(s.Tasks, func(i, j int) bool {
+		a, b := s.Tasks[i], s.Tasks[j]
+		if a.PID != b.PID {
+			return a.PID < b.PID
+		}
+		return a.TID < b.TID
+	})
+	sort.Slice(s.Files, func(i, j int) bool {
+		a, b := s.Files[i], s.Files[j]
+		if a.PID != b.PID {
+			return a.PID < b.PID
+		}
+		return a.FD < b.FD
+	})
+}
+
+// StackOf returns the task's kernel stack, or nil when none was recorded.
+func (s *Snapshot) StackOf(t Task) Stack {
+	if t.Stack < 0 || int(t.Stack) >= len(s.Stacks) {
+		return nil
+	}
+	return s.Stacks[t.Stack]
+}
+
+// Process is a thread group, seen through its leader.
+type Process struct {
+	PID         uint32
+	PPID        uint32
+	Comm        string
+	StartTime   uint64
+	UID         uint32
+	NoFileLimit uint64
+	Threads     int
+}
+
+// Processes derives one Process per thread group, ordered by pid. When the
+// leader is not in the snapshot (filtered by thread name), the lowest thread
+// stands in for it.
+func (s *Snapshot) Processes() []Process {
+	byPID := map[uint32]*Process{}
+	var order []uint32
+	for _, t := range s.Tasks {
+		p, ok := byPID[t.PID]
+		if !ok {
+			p = &Process{PID: t.PID}
+			byPID[t.PID] = p
+			order = append(order, t.PID)
+		}
+		p.Threads++
+		if !ok || t.TID == t.PID {
+			p.PPID, p.Comm, p.StartTime, p.UID, p.NoFileLimit = t.PPID, t.Comm, t.StartTime, t.UID, t.NoFileLimit
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	out := make([]Process, 0, len(order))
+	for _, pid := range order {
+		out = append(out, *byPID[pid])
+	}
+	return out
+}
