@@ -2,14 +2,8 @@ module github.com/itersnap/itersnap
 
 go 1.26.8
 
-require (
-	github.com/cilium/ebpf v0.22.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
-	github.com/spf13/pflag v1.0.10 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
-	golang.org/x/sys v0.43.0 // indirect
-)
+require github.com/cilium/ebpf v0.22.0
+
+require golang.org/x/sys v0.43.0 // indirect
 
 tool github.com/cilium/ebpf/cmd/bpf2go

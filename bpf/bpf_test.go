@@ -1,0 +1,92 @@
+package bpf
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/itersnap/itersnap/bpf/bpftest"
+)
+
+func load(t *testing.T, f Filter) *Objects {
+	t.Helper()
+	bpftest.RequireBPF(t)
+	o, err := Load(f)
+	if err != nil {
+		t.Fatalf("Load: %+v", err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// TestTasksSeesSelf checks the task iterator against what this process knows
+// of itself.
+func TestTasksSeesSelf(t *testing.T) {
+	o := load(t, Filter{})
+	self := uint32(os.Getpid())
+	var threads, all int
+	var addrs []uint64
+	err := o.Tasks(func(r *TaskRecord, stack []uint64) {
+		all++
+		if r.Pid != self {
+			return
+		}
+		threads++
+		if r.Ppid != uint32(os.Getppid()) {
+			t.Errorf("tid %d: ppid %d, want %d", r.Tid, r.Ppid, os.Getppid())
+		}
+		if r.Uid != uint32(os.Geteuid()) {
+			t.Errorf("tid %d: uid %d, want %d", r.Tid, r.Uid, os.Geteuid())
+		}
+		if r.StartTime == 0 {
+			t.Errorf("tid %d: no start time", r.Tid)
+		}
+		addrs = append(addrs, stack...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if threads == 0 || all < threads+10 {
+		t.Fatalf("saw %d of our threads among %d tasks", threads, all)
+	}
+	if len(addrs) == 0 {
+		t.Fatal("no stack addresses for our threads")
+	}
+	syms, err := o.Symbolize(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if s := syms[a]; !strings.Contains(s, "+0x") {
+			t.Errorf("address %#x symbolized as %q", a, s)
+		}
+	}
+}
+
+// TestFilesSeesOpenFile opens a file and finds it, by path, among our fds.
+func TestFilesSeesOpenFile(t *testing.T) {
+	o := load(t, Filter{PIDs: []uint32{uint32(os.Getpid())}})
+	f, err := os.CreateTemp(t.TempDir(), "open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	found := false
+	err = o.Files(func(r *FileRecord, path []byte) {
+		if r.Pid != uint32(os.Getpid()) {
+			t.Errorf("pid filter let through pid %d", r.Pid)
+		}
+		if int(r.Fd) == int(f.Fd()) {
+			found = string(path) == f.Name()
+			if !found {
+				t.Errorf("fd %d: path %q, want %q", r.Fd, path, f.Name())
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Errorf("fd %d (%s) not seen", f.Fd(), f.Name())
+	}
+}

@@ -1,0 +1,120 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+var errEPERM = syscall.EPERM
+
+// run attaches prog as an iterator (over m's elements when m is set), reads
+// its whole output and detaches it.
+func run(prog *ebpf.Program, m *ebpf.Map) ([]byte, error) {
+	it, err := link.AttachIter(link.IterOptions{Program: prog, Map: m})
+	if err != nil {
+		return nil, fmt.Errorf("attach iterator %s: %w", prog, err)
+	}
+	defer it.Close()
+	r, err := it.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open iterator %s: %w", prog, err)
+	}
+	defer r.Close()
+	return readAll(r)
+}
+
+// readAll reads an iterator fd to its end. kernel/bpf/bpf_iter.c returns
+// EAGAIN after visiting 1M objects without output, to let the reader breathe;
+// the next read carries on where it stopped.
+func readAll(r io.Reader) ([]byte, error) {
+	buf := make([]byte, 0, 256<<10)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == nil && n == 0, errors.Is(err, io.EOF):
+			return buf, nil
+		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("read iterator: %w", err)
+		}
+	}
+}
+
+// Tasks runs the task iterator and calls fn for every thread that passed
+// the filter, with its stack (return addresses, leaf first; empty when the
+// kernel gave none). fn must not keep stack: it is reused.
+func (o *Objects) Tasks(fn func(rec *TaskRecord, stack []uint64)) error {
+	data, err := run(o.objs.DumpTask, nil)
+	if err != nil {
+		return err
+	}
+	var rec TaskRecord
+	size := int(unsafe.Sizeof(rec))
+	stack := make([]uint64, 0, 128)
+	for off := 0; off < len(data); {
+		if len(data)-off < size {
+			return fmt.Errorf("task record truncated at byte %d", off)
+		}
+		decode(&rec, data[off:off+size])
+		off += size
+		stack = stack[:0]
+		if n := int(rec.StackBytes); n > 0 {
+			if n%8 != 0 || len(data)-off < n {
+				return fmt.Errorf("task %d: bad stack length %d", rec.Tid, n)
+			}
+			for i := 0; i < n; i += 8 {
+				stack = append(stack, le.Uint64(data[off+i:]))
+			}
+			off += n
+		}
+		fn(&rec, stack)
+	}
+	return nil
+}
+
+// Files runs the task_file iterator and calls fn for every fd of every
+// process that passed the filter. path is nil when bpf_d_path failed
+// (rec.PathBytes < 0); fn must not keep it: it aliases the read buffer.
+func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
+	data, err := run(o.objs.DumpFile, nil)
+	if err != nil {
+		return err
+	}
+	var rec FileRecord
+	size := int(unsafe.Sizeof(rec))
+	for off := 0; off < len(data); {
+		if len(data)-off < size {
+			return fmt.Errorf("file record truncated at byte %d", off)
+		}
+		decode(&rec, data[off:off+size])
+		off += size
+		var path []byte
+		if n := int(rec.PathBytes); n >= 0 {
+			if len(data)-off < n {
+				return fmt.Errorf("pid %d fd %d: bad path length %d", rec.Pid, rec.Fd, n)
+			}
+			path = data[off : off+n]
+			off += n
+		}
+		fn(&rec, path)
+	}
+	return nil
+}
+
+// decode copies one record out of the stream. The records are host-endian
+// structs laid out by bpf2go (structs.HostLayout); copying bytes into an
+// aligned value avoids both reflection and unaligned access.
+func decode[T TaskRecord | FileRecord](dst *T, src []byte) {
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), unsafe.Sizeof(*dst)), src)
+}

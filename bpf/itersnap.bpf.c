@@ -1,0 +1,236 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// itersnap's kernel side: BPF iterators that walk every thread (iter/task)
+// and every open file (iter/task_file), drop filtered-out tasks with a
+// compare, and write fixed binary records with bpf_seq_write. Userspace reads
+// the iterator fd and decodes the records (bpf/records.go). A third iterator
+// (iter/bpf_map_elem) symbolizes stack addresses with %pB in the kernel, so a
+// take never reads /proc/kallsyms.
+
+#include "itersnap.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define MAX_FRAMES 127 // kernel.perf_event_max_stack's default
+#define STACK_SLOTS 128 // a power of two, so a masked length stays in bounds
+#define PATH_BYTES 4096 // PATH_MAX
+#define MAX_PIDS 64
+#define MAX_COMMS 16
+#define MAX_ADDRS 32768
+#define O_CLOEXEC 02000000
+
+// One record per thread. The stack_bytes bytes of return addresses (u64,
+// leaf first) follow it in the stream.
+struct task_rec {
+	u32 tid; // task->pid
+	u32 pid; // task->tgid
+	u32 ppid;
+	u32 uid; // effective uid
+	u32 state; // task->__state
+	u32 exit_state;
+	u32 flags; // task->flags (PF_KTHREAD, ...)
+	s32 stack_bytes; // bpf_get_task_stack's result: bytes that follow, or -errno
+	u64 start_time; // task->start_boottime, ns since boot
+	u64 switches; // nvcsw + nivcsw
+	u64 nofile; // RLIMIT_NOFILE soft limit
+	char comm[TASK_COMM_LEN];
+};
+
+// One record per open fd, per fd table. The path_bytes bytes of the path
+// (no NUL) follow it in the stream.
+struct file_rec {
+	u32 pid; // task->tgid of the fd table's owner
+	u32 fd;
+	u32 mode; // inode->i_mode
+	u32 flags; // file->f_flags, plus O_CLOEXEC from the fd table
+	u32 dev; // kernel dev_t encoding (major << 20 | minor)
+	s32 path_bytes; // bytes of path that follow, or -errno from bpf_d_path
+	u64 ino;
+};
+
+// Records are built in per-CPU scratch space: they do not fit on the 512-byte
+// BPF stack.
+struct task_scratch {
+	struct task_rec rec;
+	u64 stack[STACK_SLOTS];
+};
+
+struct file_scratch {
+	struct file_rec rec;
+	char path[PATH_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct task_scratch);
+} task_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct file_scratch);
+} file_scratch SEC(".maps");
+
+// Addresses to symbolize, written by userspace; zero slots are skipped.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_ADDRS);
+	__type(key, u32);
+	__type(value, u64);
+} addrs SEC(".maps");
+
+// Filters, set by userspace before load. A task passes when no filter is set,
+// or when its tgid is in filter_pids, or its comm or its process's comm is in
+// filter_comms.
+const volatile u32 nr_filter_pids = 0;
+const volatile u32 filter_pids[MAX_PIDS] = {};
+const volatile u32 nr_filter_comms = 0;
+const volatile char filter_comms[MAX_COMMS][TASK_COMM_LEN] = {};
+
+static __always_inline bool comm_equal(const char *a, const volatile char *b)
+{
+	// Both are NUL-padded to TASK_COMM_LEN (the kernel sets comm with
+	// strscpy_pad), so two 8-byte compares decide.
+	const u64 *x = (const u64 *)a;
+	const volatile u64 *y = (const volatile u64 *)b;
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+static __always_inline bool wanted(struct task_struct *task)
+{
+	if (nr_filter_pids == 0 && nr_filter_comms == 0)
+		return true;
+
+	u32 tgid = BPF_CORE_READ(task, tgid);
+	for (u32 i = 0; i < MAX_PIDS && i < nr_filter_pids; i++) {
+		if (filter_pids[i] == tgid)
+			return true;
+	}
+	if (nr_filter_comms == 0)
+		return false;
+
+	char comm[TASK_COMM_LEN], leader[TASK_COMM_LEN];
+	BPF_CORE_READ_INTO(&comm, task, comm);
+	BPF_CORE_READ_INTO(&leader, task, group_leader, comm);
+	for (u32 i = 0; i < MAX_COMMS && i < nr_filter_comms; i++) {
+		if (comm_equal(comm, filter_comms[i]) || comm_equal(leader, filter_comms[i]))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline u32 task_state(struct task_struct *task)
+{
+	// task_struct.state became __state in 5.14.
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	struct task_struct___pre514 *old = (void *)task;
+	return (u32)BPF_CORE_READ(old, state);
+}
+
+SEC("iter/task")
+int dump_task(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	u32 zero = 0;
+
+	if (!task || !wanted(task))
+		return 0;
+	struct task_scratch *s = bpf_map_lookup_elem(&task_scratch, &zero);
+	if (!s)
+		return 0;
+
+	struct task_rec *r = &s->rec;
+	r->tid = BPF_CORE_READ(task, pid);
+	r->pid = BPF_CORE_READ(task, tgid);
+	// real_parent, cred and signal sit behind __rcu: read them with
+	// BPF_CORE_READ, not by direct dereference.
+	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	r->uid = BPF_CORE_READ(task, cred, euid.val);
+	r->state = task_state(task);
+	r->exit_state = BPF_CORE_READ(task, exit_state);
+	r->flags = BPF_CORE_READ(task, flags);
+	r->start_time = BPF_CORE_READ(task, start_boottime);
+	r->switches = BPF_CORE_READ(task, nvcsw) + BPF_CORE_READ(task, nivcsw);
+	r->nofile = BPF_CORE_READ(task, signal, rlim[RLIMIT_NOFILE].rlim_cur);
+	BPF_CORE_READ_INTO(&r->comm, task, comm);
+
+	long n = bpf_get_task_stack(task, s->stack, MAX_FRAMES * sizeof(u64), 0);
+	r->stack_bytes = n;
+	bpf_seq_write(seq, r, sizeof(*r));
+	if (n > 0)
+		bpf_seq_write(seq, s->stack, n & (STACK_SLOTS * sizeof(u64) - 1));
+	return 0;
+}
+
+static __always_inline u32 cloexec_flag(struct task_struct *task, u32 fd)
+{
+	// O_CLOEXEC lives in the fd table's bitmap, not in f_flags;
+	// /proc/PID/fdinfo adds it back, and so do we.
+	unsigned long *bits = BPF_CORE_READ(task, files, fdt, close_on_exec);
+	unsigned long word = 0;
+
+	if (!bits)
+		return 0;
+	bpf_probe_read_kernel(&word, sizeof(word), bits + fd / BITS_PER_LONG);
+	return (word >> (fd % BITS_PER_LONG)) & 1 ? O_CLOEXEC : 0;
+}
+
+SEC("iter/task_file")
+int dump_file(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	u32 fd = ctx->fd;
+	u32 zero = 0;
+
+	// kernel/bpf/task_iter.c visits each fd table once: threads that share
+	// their leader's table are skipped there, not here.
+	if (!task || !file || !wanted(task))
+		return 0;
+	struct file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
+	if (!s)
+		return 0;
+
+	struct file_rec *r = &s->rec;
+	r->pid = BPF_CORE_READ(task, tgid);
+	r->fd = fd;
+	r->mode = BPF_CORE_READ(file, f_inode, i_mode);
+	r->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	r->flags = BPF_CORE_READ(file, f_flags) | cloexec_flag(task, fd);
+
+	// bpf_d_path returns the length including the NUL and leaves whatever
+	// the previous record left after it: only the returned length crosses
+	// into userspace.
+	long n = bpf_d_path(&file->f_path, s->path, sizeof(s->path));
+	r->path_bytes = n > 0 ? n - 1 : n;
+	bpf_seq_write(seq, r, sizeof(*r));
+	if (n > 1)
+		bpf_seq_write(seq, s->path, (n - 1) & (PATH_BYTES - 1));
+	return 0;
+}
+
+SEC("iter/bpf_map_elem")
+int symbolize(struct bpf_iter__bpf_map_elem *ctx)
+{
+	u32 *key = ctx->key;
+	u64 *addr = ctx->value;
+
+	if (!key || !addr || *addr == 0)
+		return 0;
+	// %pB resolves in the kernel, also when kptr_restrict hides
+	// /proc/kallsyms addresses, and prints what /proc/PID/stack prints.
+	BPF_SEQ_PRINTF(ctx->meta->seq, "%u %pB\n", *key, *addr);
+	return 0;
+}

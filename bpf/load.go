@@ -1,0 +1,121 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Limits of the in-kernel filters (the sizes of the arrays in
+// itersnap.bpf.c).
+const (
+	MaxPIDs  = 64
+	MaxComms = 16
+	commLen  = 16 // TASK_COMM_LEN
+)
+
+// TaskRecord and FileRecord are the fixed records the iterators write;
+// bpf2go generates them from the C structs, so there is one definition.
+type (
+	TaskRecord = itersnapTaskRec
+	FileRecord = itersnapFileRec
+)
+
+// Filter selects tasks in the kernel: a task passes when its tgid is in PIDs
+// or its comm or its process's comm is in Comms. Empty keeps everything.
+type Filter struct {
+	PIDs  []uint32
+	Comms []string
+}
+
+// ErrPermission means the kernel refused to load BPF for lack of privilege.
+var ErrPermission = errors.New("loading BPF needs root (CAP_BPF, CAP_PERFMON)")
+
+// Objects are the loaded iterator programs.
+type Objects struct {
+	objs itersnapObjects
+}
+
+// Load sets the filters on the spec and loads the programs into the kernel.
+// A missing kernel feature is reported wrapping ebpf.ErrNotSupported, a
+// refusal for lack of privilege wrapping ErrPermission; a verifier error is
+// an *ebpf.VerifierError (print it with %+v for the whole log).
+func Load(f Filter) (*Objects, error) {
+	if len(f.PIDs) > MaxPIDs {
+		return nil, fmt.Errorf("at most %d --pid filters", MaxPIDs)
+	}
+	if len(f.Comms) > MaxComms {
+		return nil, fmt.Errorf("at most %d --comm filters", MaxComms)
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux) is missing: %w", ebpf.ErrNotSupported)
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, os.ErrPermission) {
+		return nil, fmt.Errorf("raise memlock rlimit: %w", err)
+	}
+
+	spec, err := loadItersnap()
+	if err != nil {
+		return nil, err
+	}
+	if err := setFilter(spec, f); err != nil {
+		return nil, err
+	}
+	var o Objects
+	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, errEPERM) {
+			return nil, fmt.Errorf("%w: %v", ErrPermission, err)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	return &o, nil
+}
+
+func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
+	var pids [MaxPIDs]uint32
+	copy(pids[:], f.PIDs)
+	var comms [MaxComms][commLen]byte
+	for i, c := range f.Comms {
+		// The kernel keeps 15 bytes and a NUL; compare on what it keeps.
+		copy(comms[i][:commLen-1], c)
+	}
+	set := []struct {
+		name  string
+		value any
+	}{
+		{"nr_filter_pids", uint32(len(f.PIDs))},
+		{"filter_pids", pids},
+		{"nr_filter_comms", uint32(len(f.Comms))},
+		{"filter_comms", comms},
+	}
+	for _, s := range set {
+		v, ok := spec.Variables[s.name]
+		if !ok {
+			return fmt.Errorf("BPF object has no variable %s", s.name)
+		}
+		if err := v.Set(s.value); err != nil {
+			return fmt.Errorf("set %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// Close unloads the programs.
+func (o *Objects) Close() error { return o.objs.Close() }
+
+// CommString turns a NUL-padded comm into a string.
+func CommString(c [commLen]int8) string {
+	b := make([]byte, 0, commLen)
+	for _, ch := range c {
+		if ch == 0 {
+			break
+		}
+		b = append(b, byte(ch))
+	}
+	return strings.Clone(string(b))
+}
