@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Limits of the in-kernel filters (the sizes of the arrays in
@@ -51,8 +52,8 @@ func Load(f Filter) (*Objects, error) {
 	if len(f.Comms) > MaxComms {
 		return nil, fmt.Errorf("at most %d --comm filters", MaxComms)
 	}
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux) is missing: %w", ebpf.ErrNotSupported)
+	if err := checkKernel(); err != nil {
+		return nil, err
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, os.ErrPermission) {
@@ -101,6 +102,30 @@ func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
 		if err := v.Set(s.value); err != nil {
 			return fmt.Errorf("set %s: %w", s.name, err)
 		}
+	}
+	return nil
+}
+
+// minKernel is the oldest kernel the programs load on: iter/task and
+// bpf_seq_write came in 5.8, bpf_get_task_stack in 5.9, bpf_d_path in
+// iterator programs in 5.12.
+var minKernel = [2]int{5, 12}
+
+// checkKernel says plainly what is missing, before the verifier says it
+// obscurely.
+func checkKernel() error {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		release := unix.ByteSliceToString(u.Release[:])
+		var major, minor int
+		if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err == nil &&
+			(major < minKernel[0] || major == minKernel[0] && minor < minKernel[1]) {
+			return fmt.Errorf("kernel %s is older than %d.%d, which the BPF collector needs (task iterators with bpf_d_path): %w",
+				release, minKernel[0], minKernel[1], ebpf.ErrNotSupported)
+		}
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux) is missing, which the BPF collector needs (CONFIG_DEBUG_INFO_BTF): %w", ebpf.ErrNotSupported)
 	}
 	return nil
 }
