@@ -1,0 +1,117 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// Put stores s in one transaction, so a killed take leaves the whole
+// snapshot or none, and sets s.ID to its new ID (any ID it had is ignored).
+// The record is encoded and compressed before the transaction starts.
+func (db *DB) Put(s *snapshot.Snapshot) (uint64, error) {
+	if s == nil {
+		return 0, errors.New("store a snapshot: nil snapshot")
+	}
+	meta, err := encodeMeta(s.Meta)
+	if err != nil {
+		return 0, fmt.Errorf("store a snapshot: %w", err)
+	}
+	body, err := encodeBody(s)
+	if err != nil {
+		return 0, fmt.Errorf("store a snapshot: %w", err)
+	}
+
+	var id uint64
+	err = db.update(func(tx *bolt.Tx) error {
+		metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
+		if metas == nil || records == nil {
+			return errors.New("buckets missing (database opened read-only?)")
+		}
+		// Keys only ever append: pack leaf pages instead of bbolt's
+		// default half-full split, which suits random inserts.
+		metas.FillPercent, records.FillPercent = appendFill, appendFill
+		stackIDs, err := internStacks(tx, s.Stacks)
+		if err != nil {
+			return err
+		}
+		if id, err = metas.NextSequence(); err != nil {
+			return err
+		}
+		key := idKey(id)
+		if err := metas.Put(key, meta); err != nil {
+			return err
+		}
+		return records.Put(key, encodeRecord(stackIDs, body))
+	})
+	if err != nil {
+		var se *storeError
+		if errors.As(err, &se) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("store a snapshot in %s: %w", db.path, err)
+	}
+	s.ID = id
+	return id, nil
+}
+
+// internStacks returns the database's stack ID for each of stacks, adding
+// the ones it has never seen. An empty stack is ID 0 (IDs start at 1).
+func internStacks(tx *bolt.Tx, stacks []snapshot.Stack) ([]uint64, error) {
+	byID, byHash := tx.Bucket(bucketStacks), tx.Bucket(bucketStackHash)
+	if byID == nil || byHash == nil {
+		return nil, errors.New("stack buckets missing")
+	}
+	byID.FillPercent = appendFill
+	ids := make([]uint64, len(stacks))
+	for i, st := range stacks {
+		if len(st) == 0 {
+			continue
+		}
+		frames := encodeFrames(st)
+		// Hash the length-prefixed frames, not Stack.Key(): a frame with
+		// a newline in it cannot make two stacks collide.
+		hash := sha256.Sum256(frames)
+		if v := byHash.Get(hash[:]); v != nil {
+			id, err := decodeStackID(v)
+			if err != nil {
+				return nil, fmt.Errorf("stack index: %w", err)
+			}
+			ids[i] = id
+			continue
+		}
+		id, err := byID.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		if err := byID.Put(idKey(id), append([]byte{encStack}, frames...)); err != nil {
+			return nil, err
+		}
+		if err := byHash.Put(hash[:], encodeStackID(id)); err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// appendFill is the FillPercent for buckets whose keys come from
+// NextSequence.
+const appendFill = 0.95
+
+// idKey is the big-endian key of a snapshot or stack ID: byte order is
+// numeric order, so cursors walk IDs in order.
+func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
+
+// keyID undoes idKey; ok is false for a key that is not 8 bytes.
+func keyID(k []byte) (uint64, bool) {
+	if len(k) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k), true
+}

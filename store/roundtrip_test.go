@@ -1,0 +1,142 @@
+package store
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+func TestRoundTrip(t *testing.T) {
+	db := openTestDB(t)
+	want := sampleSnapshot()
+	id := mustPut(t, db, want)
+	if want.ID != id || id != 1 {
+		t.Fatalf("Put returned %d and set ID %d, want 1 and 1", id, want.ID)
+	}
+	got, err := db.Get(id)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if d := cmp.Diff(want, got, cmpOpts); d != "" {
+		t.Errorf("Get() mismatch (-want +got):\n%s", d)
+	}
+	// cmp compares times with Equal; the host's offset must survive too,
+	// for an analyst reading the file on another machine.
+	if _, off := got.Meta.Time.Zone(); off != 2*3600 {
+		t.Errorf("time zone offset %d, want %d", off, 2*3600)
+	}
+}
+
+// TestStacksStoredOnce: a stack shared by threads and by snapshots is one
+// entry in the whole database.
+func TestStacksStoredOnce(t *testing.T) {
+	db := openTestDB(t)
+	first := sampleSnapshot() // sleep, epoll, nfs
+	second := &snapshot.Snapshot{
+		Meta:   snapshot.Meta{Time: time.Unix(1_700_000_060, 0).UTC(), Collector: "procfs"},
+		Stacks: []snapshot.Stack{stackNFS, {"new_frame+0x1/0x2"}},
+		Tasks: []snapshot.Task{
+			{PID: 7, TID: 7, Comm: "a", Stack: 1},
+			{PID: 7, TID: 8, Comm: "a", Stack: 0},
+			{PID: 7, TID: 9, Comm: "a", Stack: 0},
+		},
+	}
+	second.Finish()
+	mustPut(t, db, first)
+	mustPut(t, db, second)
+	if n := bucketLen(t, db, bucketStacks); n != 4 {
+		t.Errorf("stacks bucket has %d entries, want 4 distinct stacks", n)
+	}
+	if n := bucketLen(t, db, bucketStackHash); n != 4 {
+		t.Errorf("stack index has %d entries, want 4", n)
+	}
+	for _, want := range []*snapshot.Snapshot{first, second} {
+		got, err := db.Get(want.ID)
+		if err != nil {
+			t.Fatalf("Get(%d): %v", want.ID, err)
+		}
+		if d := cmp.Diff(want, got, cmpOpts); d != "" {
+			t.Errorf("Get(%d) mismatch (-want +got):\n%s", want.ID, d)
+		}
+	}
+}
+
+// TestRoundTripEdges: values at the edges of every encoding trick come back
+// exactly.
+func TestRoundTripEdges(t *testing.T) {
+	db := openTestDB(t)
+	want := &snapshot.Snapshot{
+		Meta: snapshot.Meta{Notes: []string{}, Filter: snapshot.Filter{}},
+		// An empty stack in the table, and the same stack twice.
+		Stacks: []snapshot.Stack{{}, stackSleep, stackSleep, {"frame\nwith newline", ""}},
+		Tasks: []snapshot.Task{
+			{PID: math.MaxUint32, TID: 0, PPID: math.MaxUint32, Comm: "", State: math.MaxUint32, ExitState: math.MaxUint32, Flags: math.MaxUint32,
+				StartTime: math.MaxUint64, Switches: math.MaxUint64, UID: math.MaxUint32, NoFileLimit: snapshot.NoLimit, Stack: 3, Missing: math.MaxUint16},
+			{PID: 0, TID: math.MaxUint32, StartTime: 0, NoFileLimit: 0, Stack: -1},
+			{PID: 5, TID: 5, Comm: "ünïcode", NoFileLimit: snapshot.NoLimit - 1, Stack: 0},
+			{PID: 5, TID: 6, Comm: "x", Stack: 2},
+			{PID: 5, TID: 7, Comm: "x", Stack: math.MinInt32},
+		},
+		Files: []snapshot.File{
+			{PID: math.MaxUint32, FD: math.MaxUint32, Mode: math.MaxUint32, Flags: math.MaxUint32, Dev: math.MaxUint64, Inode: math.MaxUint64, Path: "socket:[18446744073709551615]", Missing: math.MaxUint16},
+			{PID: 0, FD: 0, Inode: 0, Path: ""},
+			{PID: 1, FD: 1, Inode: 123, Path: "socket:[0123]"}, // not the canonical inode
+			{PID: 1, FD: 2, Inode: 6, Path: "pipe:[5]"},        // not this inode
+			{PID: 1, FD: 3, Inode: 7, Path: "[7]"},             // empty prefix
+			{PID: 1, FD: 4, Inode: 7, Path: "]"},
+			{PID: 1, FD: 5, Inode: 8, Path: "/a/file [8]"},
+		},
+	}
+	mustPut(t, db, want)
+	got, err := db.Get(want.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if d := cmp.Diff(want, got, cmpOpts); d != "" {
+		t.Errorf("Get() mismatch (-want +got):\n%s", d)
+	}
+	if got.Meta.Notes == nil {
+		t.Errorf("empty Notes came back nil, want empty")
+	}
+}
+
+func TestEmptySnapshot(t *testing.T) {
+	db := openTestDB(t)
+	want := &snapshot.Snapshot{}
+	mustPut(t, db, want)
+	got, err := db.Get(want.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if d := cmp.Diff(want, got, cmpOpts); d != "" {
+		t.Errorf("Get() mismatch (-want +got):\n%s", d)
+	}
+}
+
+func TestPutRejectsBadStackIndex(t *testing.T) {
+	db := openTestDB(t)
+	s := &snapshot.Snapshot{Stacks: []snapshot.Stack{stackSleep}, Tasks: []snapshot.Task{{PID: 1, TID: 1, Stack: 1}}}
+	if _, err := db.Put(s); err == nil {
+		t.Fatal("Put with a stack index past Stacks succeeded")
+	}
+	if n := bucketLen(t, db, bucketSnapMeta); n != 0 {
+		t.Errorf("%d snapshots stored after a failed Put, want 0", n)
+	}
+}
+
+func TestSyntheticRoundTrip(t *testing.T) {
+	db := openTestDB(t)
+	want := syntheticSnapshot(2000, 50, 15000, 1)
+	mustPut(t, db, want)
+	got, err := db.Get(want.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if d := cmp.Diff(want, got, cmpOpts); d != "" {
+		t.Errorf("Get() mismatch (-want +got):\n%s", d)
+	}
+}

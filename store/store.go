@@ -1,0 +1,191 @@
+// Package store keeps itersnap's snapshots in one bbolt file.
+//
+// Layout (see schema.go for the buckets, encode.go for the values): each
+// snapshot is two values under its ID, a small metadata value that `list`
+// reads alone and a compressed record of its tasks and fds; kernel stacks are
+// stored once in the whole database and records refer to them by ID.
+//
+// Nothing here prints or exits: errors wrap one of the sentinels below, and
+// the command line maps them to exit codes with errors.Is.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+var (
+	// ErrNotFound: a well-formed reference names no snapshot in the database.
+	ErrNotFound = errors.New("snapshot not found")
+	// ErrUnreadable: the database file is missing, not a bbolt file,
+	// corrupt, not readable by this user, or from a newer itersnap.
+	ErrUnreadable = errors.New("database missing or unreadable")
+	// ErrLocked: another process held the file lock past Options.Timeout.
+	ErrLocked = errors.New("database locked")
+	// ErrBadRef: a snapshot reference that is not an ID, latest or latest~N.
+	ErrBadRef = errors.New("bad snapshot reference")
+)
+
+// DefaultTimeout is how long Open waits for the file lock when
+// Options.Timeout is zero. bbolt's own zero means "wait forever", which
+// would hang a cron job behind a long diff.
+const DefaultTimeout = 5 * time.Second
+
+// Options configures Open.
+type Options struct {
+	// ReadOnly opens with a shared lock and never creates or changes the
+	// file: list, show and diff need only read access to it.
+	ReadOnly bool
+	// Timeout bounds the wait for the file lock; zero or less means
+	// DefaultTimeout.
+	Timeout time.Duration
+}
+
+// DB is an open itersnap database.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// Open opens the database at path. A read-write open creates the file (0600)
+// and its parent directories (0700) when missing, and creates or migrates the
+// schema; a read-only open never creates anything.
+//
+// A read-write open holds the exclusive file lock until Close: the caller
+// opens only once collection is done, so the lock covers the commit alone.
+func Open(path string, opts Options) (*DB, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if !opts.ReadOnly {
+		// MkdirAll leaves existing directories (and their modes) alone.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, newError(ErrUnreadable, err, "cannot create the directory for database %s: %v (run as root, or set --db / ITERSNAP_DB)", path, pathErr(err))
+		}
+	}
+
+	bdb, err := openBolt(path, opts.ReadOnly, timeout)
+	if err != nil {
+		return nil, openError(path, opts.ReadOnly, timeout, err)
+	}
+	db := &DB{bolt: bdb, path: path}
+	if err := db.checkSchema(opts.ReadOnly); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openBolt opens the bbolt file, turning a bbolt panic or a memory fault (a
+// truncated file is mapped past its end) into ErrUnreadable.
+func openBolt(path string, readOnly bool, timeout time.Duration) (bdb *bolt.DB, err error) {
+	// A fresh struct, not a copy of bolt.DefaultOptions: the package default
+	// is shared with every other bbolt user in the process.
+	o := &opener{exclusive: !readOnly, timeout: timeout}
+	options := &bolt.Options{
+		ReadOnly: readOnly,
+		Timeout:  timeout,
+		OpenFile: o.open,
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// bbolt.Open panicked half-way: close the file it was given,
+			// which also drops the lock. The mapping leaks; this is an
+			// error path of a short-lived command.
+			if o.file != nil {
+				_ = o.file.Close()
+			}
+			bdb, err = nil, newError(ErrUnreadable, nil, "database %s is corrupt: %v", path, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, options)
+}
+
+// openError maps bbolt's and the OS's open errors onto the sentinels, as one
+// line that names the path and says what to do next.
+func openError(path string, readOnly bool, timeout time.Duration, err error) error {
+	var se *storeError
+	switch {
+	case errors.As(err, &se):
+		return err
+	case errors.Is(err, berrors.ErrTimeout):
+		return newError(ErrLocked, err, "database %s is locked by another itersnap (waited %v): try again, or raise --lock-timeout", path, timeout)
+	case errors.Is(err, errEmptyFile):
+		return newError(ErrUnreadable, err, "database %s is an empty file, not an itersnap database: remove it, or set --db / ITERSNAP_DB", path)
+	case errors.Is(err, errNotRegular):
+		return newError(ErrUnreadable, err, "database %s is not a regular file: set --db / ITERSNAP_DB to a file", path)
+	case readOnly && errors.Is(err, fs.ErrNotExist):
+		return newError(ErrUnreadable, err, "no database at %s (run `itersnap take` first, or set --db / ITERSNAP_DB)", path)
+	case errors.Is(err, fs.ErrPermission):
+		if readOnly {
+			return newError(ErrUnreadable, err, "cannot read database %s: permission denied (ask for read access, or copy the file)", path)
+		}
+		return newError(ErrUnreadable, err, "cannot write database %s: permission denied (run as root, or set --db / ITERSNAP_DB)", path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return newError(ErrUnreadable, err, "database %s is not a bbolt file or is corrupt (%v)", path, err)
+	}
+	return newError(ErrUnreadable, err, "cannot open database %s: %v", path, pathErr(err))
+}
+
+// pathErr drops the path from an *fs.PathError, which the caller's message
+// already names.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Path returns the database file's path as given to Open.
+func (db *DB) Path() string { return db.path }
+
+// Close releases the file lock and closes the file.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction. A corrupt file can make bbolt panic or
+// fault on a page read (bbolt trusts its pages); that becomes ErrUnreadable
+// instead of a crash with a Go stack trace.
+func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer db.recoverCorrupt(&err)
+	return db.bolt.View(fn)
+}
+
+// update is view for the one write transaction of Put and of migrations.
+// bbolt rolls the transaction back before the panic reaches us.
+func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer db.recoverCorrupt(&err)
+	return db.bolt.Update(fn)
+}
+
+// recoverCorrupt must be deferred directly (recover works only there), after
+// SetPanicOnFault(true) so that a fault on the mapping is a panic, not a
+// crash: "used by programs that mmap files that may be truncated".
+func (db *DB) recoverCorrupt(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if _, fault := r.(interface{ Addr() uintptr }); fault {
+		*err = newError(ErrUnreadable, nil, "database %s is corrupt: a page could not be read (file truncated, or changed while open)", db.path)
+		return
+	}
+	*err = newError(ErrUnreadable, nil, "database %s is corrupt: %v", db.path, r)
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+)
+
+// encoder appends the primitives of the binary encoding: unsigned varints,
+// zigzag varints for deltas that may go down, and length-prefixed strings.
+type encoder struct{ buf []byte }
+
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
+
+func (e *encoder) string(s string) {
+	e.uvarint(uint64(len(s)))
+	e.buf = append(e.buf, s...)
+}
+
+var errShort = errors.New("value ends early or has a bad varint")
+
+// decoder reads what encoder wrote. The first error sticks and later reads
+// return zeros, so a decode loop checks err once at the end. Nothing it
+// reads can make it allocate more than the input could hold.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+	d.buf = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail(errShort)
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail(errShort)
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if v > math.MaxUint32 {
+		d.fail(errors.New("value out of range for 32 bits"))
+		return 0
+	}
+	return uint32(v)
+}
+
+// count reads a number of elements that each take at least one more byte,
+// so a corrupt count cannot ask for a huge slice.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail(errShort)
+		return 0
+	}
+	return int(n)
+}
+
+// string copies: the input is a bbolt value, valid only in its transaction.
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail(errShort)
+		return ""
+	}
+	s := string(d.buf[:n])
+	d.buf = d.buf[n:]
+	return s
+}
+
+// done reports the sticky error, or trailing bytes the format does not have.
+func (d *decoder) done() error {
+	if d.err == nil && len(d.buf) != 0 {
+		return errors.New("value has trailing bytes")
+	}
+	return d.err
+}
