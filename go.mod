@@ -2,8 +2,17 @@ module github.com/itersnap/itersnap
 
 go 1.26.8
 
-require github.com/cilium/ebpf v0.22.0
+require (
+	github.com/cilium/ebpf v0.22.0
+	github.com/google/go-cmp v0.7.0
+	github.com/spf13/cobra v1.10.2
+	go.etcd.io/bbolt v1.4.3
+	golang.org/x/sys v0.43.0
+)
 
-require golang.org/x/sys v0.43.0 // indirect
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
+)
 
 tool github.com/cilium/ebpf/cmd/bpf2go

@@ -1,0 +1,135 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/itersnap/itersnap/bpf"
+)
+
+// BPF collects with the kernel iterators in package bpf: one pass over the
+// tasks, one over the fd tables, one to symbolize the unique stack addresses.
+type BPF struct{}
+
+// Name implements Collector.
+func (BPF) Name() string { return "bpf" }
+
+// Collect implements Collector. Load errors come back as they are, so the
+// caller can tell a missing feature or privilege from a bug and fall back to
+// procfs.
+func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
+	start := time.Now()
+	objs, err := bpf.Load(bpf.Filter{PIDs: f.PIDs, Comms: f.Comms})
+	if err != nil {
+		return nil, err
+	}
+	defer objs.Close()
+
+	s := &Snapshot{Meta: Meta{Time: start, Collector: "bpf", Filter: f}}
+	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
+
+	// Stacks are interned by their raw addresses first, and symbolized once
+	// per unique address after the walk.
+	raw := map[string]int32{}
+	var rawStacks [][]uint64
+	noStack := 0
+	err = objs.Tasks(func(r *bpf.TaskRecord, stack []uint64) {
+		t := Task{
+			PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
+			Comm:  bpf.CommString(r.Comm),
+			State: r.State, ExitState: r.ExitState, Flags: r.Flags,
+			StartTime: r.StartTime, Switches: r.Switches,
+			UID: r.Uid, NoFileLimit: r.Nofile,
+			Stack: -1,
+		}
+		if len(stack) == 0 {
+			t.Missing |= MissingStack
+			noStack++
+		} else {
+			key := unsafe.String((*byte)(unsafe.Pointer(&stack[0])), len(stack)*8)
+			i, ok := raw[key]
+			if !ok {
+				i = int32(len(rawStacks))
+				raw[string([]byte(key))] = i // copy: stack is reused
+				rawStacks = append(rawStacks, append([]uint64(nil), stack...))
+			}
+			t.Stack = i
+		}
+		s.Tasks = append(s.Tasks, t)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk tasks: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	noPath := 0
+	err = objs.Files(func(r *bpf.FileRecord, path []byte) {
+		f := File{
+			PID: r.Pid, FD: r.Fd, Mode: r.Mode, Flags: r.Flags,
+			// The kernel's dev_t is major<<20|minor; stat(2) reports the
+			// userspace encoding.
+			Dev:   unix.Mkdev(r.Dev>>20, r.Dev&(1<<20-1)),
+			Inode: r.Ino,
+			Path:  string(path),
+		}
+		if path == nil {
+			f.Missing |= MissingPath
+			noPath++
+		}
+		s.Files = append(s.Files, f)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk files: %w", err)
+	}
+
+	if err := s.symbolize(objs, rawStacks); err != nil {
+		return nil, err
+	}
+	if noStack > 0 {
+		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no kernel stack for %d threads (exiting, or stack unavailable)", noStack))
+	}
+	if noPath > 0 {
+		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no path for %d fds (bpf_d_path failed)", noPath))
+	}
+	s.Sort()
+	s.Finish()
+	s.Meta.Duration = time.Since(start)
+	return s, nil
+}
+
+// symbolize turns the raw address stacks into s.Stacks, in the same order,
+// so Task.Stack indexes stay valid.
+func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) error {
+	seen := map[uint64]struct{}{}
+	var unique []uint64
+	for _, st := range rawStacks {
+		for _, a := range st {
+			if _, ok := seen[a]; !ok {
+				seen[a] = struct{}{}
+				unique = append(unique, a)
+			}
+		}
+	}
+	syms, err := objs.Symbolize(unique)
+	if err != nil {
+		return fmt.Errorf("symbolize stacks: %w", err)
+	}
+	s.Stacks = make([]Stack, len(rawStacks))
+	for i, st := range rawStacks {
+		frames := make(Stack, len(st))
+		for j, a := range st {
+			frames[j] = syms[a]
+			if frames[j] == "" {
+				frames[j] = fmt.Sprintf("%#x", a)
+			}
+		}
+		s.Stacks[i] = frames
+	}
+	return nil
+}
