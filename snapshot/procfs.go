@@ -1,0 +1,395 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Procfs collects from /proc: the fallback when BPF cannot be loaded, the
+// oracle the BPF collector is tested against, and the baseline it is
+// benchmarked against. It records the same fields as the BPF collector,
+// except whether a D wait is killable (MissingKillable).
+//
+// Per thread it reads task/TID/stat, task/TID/status and task/TID/stack; per
+// process limits and, per fd, the fd link, a stat(2) through it and
+// fdinfo/N. Whatever it cannot read is marked in the record's Missing bits
+// and summarized in Meta.Notes; tasks and fds that go away while it reads
+// are left out, as if it had looked a moment later.
+type Procfs struct {
+	// Root is where procfs is mounted; empty means /proc. Tests point it at a
+	// fake tree.
+	Root string
+}
+
+// Name implements Collector.
+func (Procfs) Name() string { return "procfs" }
+
+// procfsTickNs converts stat's starttime to ns. fs/proc/array.c prints
+// nsec_to_clock_t(task->start_boottime), in USER_HZ ticks, and USER_HZ is
+// 100 on every architecture Go runs Linux on. The BPF collector records
+// start_boottime in ns; truncated to 10 ms it equals ticks*procfsTickNs.
+const procfsTickNs = 10_000_000
+
+// Collect implements Collector. Only a failure to read the procfs root
+// itself is an error.
+func (p Procfs) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
+	start := time.Now()
+	root := p.Root
+	if root == "" {
+		root = "/proc"
+	}
+	rootfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("procfs: open %s: %w", root, err)
+	}
+	defer unix.Close(rootfd)
+
+	s := &Snapshot{Meta: Meta{Time: start, Collector: "procfs", Filter: f}}
+	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
+
+	w := newProcfsWalk(rootfd, f)
+	var pids []uint32
+	if len(f.Comms) == 0 && len(f.PIDs) > 0 {
+		// Only the named processes can match: no need to list /proc.
+		pids = slices.Clone(f.PIDs)
+		slices.Sort(pids)
+		pids = slices.Compact(pids)
+	} else {
+		pids, err = listNumbers(rootfd, ".", nil, w.dirBuf)
+		if err != nil {
+			return nil, fmt.Errorf("procfs: list %s: %w", root, err)
+		}
+	}
+	for _, pid := range pids {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w.process(pid)
+	}
+
+	s.Tasks, s.Files, s.Stacks = w.tasks, w.files, w.stacks.Stacks
+	s.Meta.Notes = append(s.Meta.Notes, w.notes()...)
+	s.Sort()
+	s.Finish()
+	s.Meta.Duration = time.Since(start)
+	return s, nil
+}
+
+// procfsWalk is one Collect's state: results, reused buffers and the tally
+// of what could not be read.
+type procfsWalk struct {
+	filter Filter
+	root   int // dirfd of the procfs root
+
+	tasks []Task
+	files []File
+
+	stacks *Interner
+	// rawStacks maps a stack file's text to its interned index, so that a
+	// stack seen before costs one map lookup and no parsing.
+	rawStacks map[string]int32
+
+	buf     []byte // file contents
+	linkBuf []byte // readlink targets
+	dirBuf  []byte // getdents records
+	tids    []uint32
+	fds     []uint32
+
+	gaps procfsGaps
+}
+
+func newProcfsWalk(rootfd int, f Filter) *procfsWalk {
+	return &procfsWalk{
+		filter:    f,
+		root:      rootfd,
+		stacks:    NewInterner(),
+		rawStacks: map[string]int32{},
+		buf:       make([]byte, 0, 16<<10),
+		dirBuf:    make([]byte, 32<<10),
+	}
+}
+
+// process records the threads and fds of one thread group, if the filter
+// keeps them and the process is still there once they are read.
+func (w *procfsWalk) process(pid uint32) {
+	f := w.filter
+	pidMatch := slices.Contains(f.PIDs, pid)
+	if !f.Empty() && len(f.Comms) == 0 && !pidMatch {
+		return
+	}
+	pidName := strconv.FormatUint(uint64(pid), 10)
+	pidfd, err := openDirAt(w.root, pidName)
+	if err != nil {
+		if !vanished(err) {
+			w.gaps.process.add(err)
+		}
+		return
+	}
+	defer unix.Close(pidfd)
+	taskfd, err := openDirAt(pidfd, "task")
+	if err != nil {
+		if !vanished(err) {
+			w.gaps.process.add(err)
+		}
+		return
+	}
+	defer unix.Close(taskfd)
+	w.tids, err = listNumbers(taskfd, ".", w.tids[:0], w.dirBuf)
+	if err != nil {
+		if !vanished(err) {
+			w.gaps.process.add(err)
+		}
+		return
+	}
+	slices.Sort(w.tids)
+
+	// The process's name is its leader's (task/PID/stat holds what
+	// /proc/PID/stat does), so the filter can be decided before the other
+	// threads are read.
+	leader, err := w.stat(taskfd, pidName)
+	if err != nil {
+		return
+	}
+	leaderComm := string(kernelComm(leader.comm, leader.flags))
+	all := f.Empty() || pidMatch || slices.ContainsFunc(f.Comms, func(c string) bool { return TruncComm(c) == leaderComm })
+	if !all && len(f.Comms) == 0 {
+		return
+	}
+
+	firstTask, firstFile := len(w.tasks), len(w.files)
+	drop := func() { w.tasks, w.files = w.tasks[:firstTask], w.files[:firstFile] }
+	for _, tid := range w.tids {
+		tidName, st, comm := pidName, leader, leaderComm
+		if tid != pid {
+			tidName = strconv.FormatUint(uint64(tid), 10)
+			if st, err = w.stat(taskfd, tidName); err != nil {
+				continue
+			}
+			if c := kernelComm(st.comm, st.flags); string(c) != leaderComm {
+				comm = string(c)
+			}
+		}
+		if !all && !f.Match(pid, comm, leaderComm) {
+			continue
+		}
+		t, gone := w.thread(taskfd, pid, tid, tidName, st, comm)
+		if gone {
+			if tid == pid {
+				// The leader stays until the whole group is reaped: the
+				// process is gone (or pid named a thread, not a process).
+				drop()
+				return
+			}
+			continue
+		}
+		w.tasks = append(w.tasks, t)
+	}
+	tasks := w.tasks[firstTask:]
+	if len(tasks) == 0 {
+		return
+	}
+
+	// RLIMIT_NOFILE is per process (signal_struct).
+	limit, err := readAt(pidfd, "limits", &w.buf)
+	var nofile uint64
+	if err == nil {
+		nofile, err = parseNoFileLimit(limit)
+	}
+	switch {
+	case err == nil:
+	case vanished(err):
+		drop()
+		return
+	default:
+		w.gaps.limits.add(err)
+	}
+	for i := range tasks {
+		tasks[i].NoFileLimit = nofile
+		if err != nil {
+			tasks[i].Missing |= MissingLimit
+		}
+	}
+
+	// The fd table, once per process, filtered as the BPF collector does:
+	// by the comm of the task that owns the table and its leader's.
+	owner, ownerComm := pidName, leaderComm
+	dirfd, fdDir, infoDir := pidfd, "fd", "fdinfo"
+	if leader.state == 'Z' || leader.state == 'X' {
+		// An exited leader has no files (exit_files); its live threads
+		// still share a table, which kernel/bpf/task_iter.c visits
+		// through the first of them. So does /proc/PID/task/TID/fd.
+		for _, t := range tasks {
+			if t.TID != pid && t.ExitState == 0 {
+				owner, ownerComm = strconv.FormatUint(uint64(t.TID), 10), t.Comm
+				dirfd, fdDir, infoDir = taskfd, owner+"/fd", owner+"/fdinfo"
+				break
+			}
+		}
+	}
+	if f.Match(pid, ownerComm, leaderComm) && w.fdTable(pid, dirfd, fdDir, infoDir) {
+		drop()
+	}
+}
+
+// stat reads and parses task/TID/stat. Errors other than the thread's
+// disappearance are tallied; either way the thread is skipped.
+func (w *procfsWalk) stat(taskfd int, tidName string) (taskStat, error) {
+	b, err := readAt(taskfd, tidName+"/stat", &w.buf)
+	if err != nil {
+		if !vanished(err) {
+			w.gaps.stat.add(err)
+		}
+		return taskStat{}, err
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		w.gaps.stat.add(err)
+	}
+	return st, err
+}
+
+// thread builds the task record from its stat and reads its status and
+// stack. gone reports that the thread went away meanwhile (or, for a
+// leader, that pid is a thread id and not a process).
+func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st taskStat, comm string) (t Task, gone bool) {
+	t = Task{
+		PID: pid, TID: tid, PPID: st.ppid, Comm: comm,
+		Flags:     st.flags,
+		StartTime: st.start * procfsTickNs,
+		Stack:     -1,
+	}
+	var ok bool
+	t.State, t.ExitState, t.Missing, ok = stateFromLetter(st.state)
+	if !ok {
+		w.gaps.state.add(fmt.Errorf("%q", st.state))
+	}
+
+	b, err := readAt(taskfd, tidName+"/status", &w.buf)
+	var status taskStatus
+	if err == nil {
+		status, err = parseStatus(b)
+	}
+	switch {
+	case err == nil:
+		if tid == pid && status.tgid != pid {
+			return t, true
+		}
+		t.UID, t.Switches = status.euid, status.switches
+	case vanished(err) && !exists(taskfd, tidName):
+		return t, true
+	default:
+		t.Missing |= MissingStatus
+		w.gaps.status.add(err)
+	}
+
+	b, err = readAt(taskfd, tidName+"/stack", &w.buf)
+	switch {
+	case err == nil:
+		t.Stack = w.intern(b)
+		if t.Stack < 0 {
+			// stack_trace_save_tsk gives nothing for a task running on
+			// another CPU or one whose stack is gone (exiting, zombie).
+			t.Missing |= MissingStack
+			w.gaps.noStack.n++
+		}
+	case vanished(err) && !exists(taskfd, tidName):
+		return t, true
+	default:
+		t.Missing |= MissingStack
+		w.gaps.stack.add(err)
+	}
+	return t, false
+}
+
+// intern returns the Stacks index of a stack file's text, -1 when empty.
+func (w *procfsWalk) intern(text []byte) int32 {
+	if i, ok := w.rawStacks[string(text)]; ok {
+		return i
+	}
+	i := w.stacks.Intern(appendStackFrames(nil, text))
+	w.rawStacks[string(text)] = i
+	return i
+}
+
+// fdTable records the fds in dirfd's fdDir. gone reports that the process
+// went away meanwhile.
+func (w *procfsWalk) fdTable(pid uint32, dirfd int, fdDir, infoDir string) (gone bool) {
+	fdfd, err := openDirAt(dirfd, fdDir)
+	if err != nil {
+		if vanished(err) {
+			return true
+		}
+		w.gaps.fdTable.add(err)
+		return false
+	}
+	defer unix.Close(fdfd)
+	w.fds, err = listNumbers(fdfd, ".", w.fds[:0], w.dirBuf)
+	if err != nil {
+		if vanished(err) {
+			return true
+		}
+		w.gaps.fdTable.add(err)
+		return false
+	}
+	if len(w.fds) == 0 {
+		return false
+	}
+	infofd, infoErr := openDirAt(dirfd, infoDir)
+	if infoErr == nil {
+		defer unix.Close(infofd)
+	} else if vanished(infoErr) {
+		return true
+	}
+	slices.Sort(w.fds)
+
+	for _, fd := range w.fds {
+		// An fd closed while we read is left out: ENOENT from any of
+		// the three reads.
+		name := strconv.FormatUint(uint64(fd), 10)
+		file := File{PID: pid, FD: fd}
+		link, err := readlinkAt(fdfd, name, &w.linkBuf)
+		switch {
+		case err == nil:
+			file.Path = string(link)
+		case vanished(err):
+			continue
+		default:
+			file.Missing |= MissingPath
+			w.gaps.path.add(err)
+		}
+
+		// stat(2) follows the magic link to the open file's inode.
+		var st unix.Stat_t
+		err = unix.Fstatat(fdfd, name, &st, 0)
+		switch {
+		case err == nil:
+			file.Mode, file.Dev, file.Inode = st.Mode, st.Dev, st.Ino
+		case vanished(err):
+			continue
+		default:
+			w.gaps.fdStat.add(err)
+		}
+
+		err = infoErr
+		if err == nil {
+			var b []byte
+			if b, err = readAt(infofd, name, &w.buf); err == nil {
+				file.Flags, err = parseFDInfoFlags(b)
+			}
+		}
+		switch {
+		case err == nil:
+		case vanished(err) && err != infoErr:
+			continue
+		default:
+			w.gaps.fdInfo.add(err)
+		}
+		w.files = append(w.files, file)
+	}
+	return false
+}
