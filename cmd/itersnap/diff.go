@@ -1,0 +1,308 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+type diffOptions struct {
+	*globalOptions
+	only           []string
+	comms          []string
+	pids           []uint
+	includeIdle    bool
+	failOnFindings bool
+}
+
+func newDiffCmd(g *globalOptions) *cobra.Command {
+	o := &diffOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "diff A B",
+		Short: "Find leaked fds, newly blocked, stuck threads and unchanged stacks between two snapshots",
+		Long: `Compare snapshot A with snapshot B, and every snapshot between them in ID
+order, and report four kinds of finding:
+
+  fd_leak          fds a process (same pid and start time) opened after A and
+                   still holds at B, grouped by kind and target, when the group
+                   grew; monotonic when it never shrank across the range
+  newly_blocked    threads in uninterruptible sleep (D) at B that were not at A
+  stuck            threads in a non-killable D in every snapshot of the range
+                   without a single context switch (the hung-task rule)
+  unchanged_stack  threads whose kernel stack is identical in every snapshot;
+                   idle sleepers are hidden unless --include-idle
+
+A and B are IDs, latest or latest~N, in either order. Snapshots from
+different boots are not compared. The table format prints a summary first;
+csv and json print one record per finding with these columns:
+
+  finding,pid,tid,comm,snapshot_a,snapshot_b,state,killable,blocked_for,
+  class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,
+  samples,process_fds,limit,limit_used,switches_a,switches_b,stack
+
+(see the README for what each column means).
+` + exitStatusHelp,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDiff(o, args[0], args[1], cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.only, "only", nil, "only these findings: fd_leak,newly_blocked,stuck,unchanged_stack")
+	f.StringArrayVar(&o.comms, "comm", nil, "only processes or threads named `NAME` (repeatable)")
+	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
+	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
+	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
+	return cmd
+}
+
+func runDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
+	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids)}
+	for _, name := range o.only {
+		k, err := diff.ParseKind(strings.TrimSpace(name))
+		if err != nil {
+			return usageError{fmt.Errorf("--only: %w", err)}
+		}
+		opts.Only = append(opts.Only, k)
+	}
+	db, err := o.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := db.Resolve(refA)
+	if err != nil {
+		return err
+	}
+	b, err := db.Resolve(refB)
+	if err != nil {
+		return err
+	}
+	ids, err := db.Range(a, b)
+	if err != nil {
+		return err
+	}
+	snaps := make([]*snapshot.Snapshot, 0, len(ids))
+	for _, id := range ids {
+		s, err := db.Get(id)
+		if err != nil {
+			return err
+		}
+		snaps = append(snaps, s)
+	}
+	db.Close() // the shared lock is not needed while comparing
+
+	r := diff.Compare(snaps, opts)
+	err = withOutput(o.output, stdout, func(w io.Writer) error {
+		if o.format == formatTable {
+			return writeDiffTable(w, r, opts)
+		}
+		if r.Reboot != nil {
+			o.warnf("%s", rebootLine(r))
+		}
+		for _, n := range r.Notes {
+			o.warnf("%s", n)
+		}
+		return diffRecords(r, allColumns).write(w, o.format)
+	})
+	if err == nil && o.failOnFindings && !r.Empty() {
+		return errFindings
+	}
+	return err
+}
+
+// seconds is a duration that CSV and JSON render as seconds and a table as
+// "1h2m3s".
+type seconds time.Duration
+
+func (d seconds) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
+func (d seconds) String() string {
+	return fmt.Sprint(time.Duration(d).Round(time.Millisecond).Seconds())
+}
+
+// Human is how a table shows it.
+func (d seconds) Human() string { return time.Duration(d).Round(time.Second).String() }
+
+// The diff columns, in CSV order. A table shows, per kind of finding, only
+// the columns that kind fills.
+var (
+	allColumns = []string{"finding", "pid", "tid", "comm", "snapshot_a", "snapshot_b",
+		"state", "killable", "blocked_for", "class",
+		"kind", "target", "fds_a", "fds_b", "new_fds", "growth", "growth_per_hour", "monotonic",
+		"samples", "process_fds", "limit", "limit_used", "switches_a", "switches_b", "stack"}
+	kindColumns = map[diff.Kind][]string{
+		diff.FDLeak:         {"pid", "comm", "kind", "target", "fds_a", "fds_b", "new_fds", "growth_per_hour", "monotonic", "samples", "process_fds", "limit", "limit_used"},
+		diff.NewlyBlocked:   {"pid", "tid", "comm", "state", "killable", "blocked_for", "stack"},
+		diff.Stuck:          {"pid", "tid", "comm", "state", "killable", "blocked_for", "switches_b", "stack"},
+		diff.UnchangedStack: {"pid", "tid", "comm", "class", "state", "killable", "switches_a", "switches_b", "stack"},
+	}
+)
+
+// diffRecords flattens the findings into records with the given columns.
+func diffRecords(r *diff.Report, columns []string) records {
+	out := records{columns: columns}
+	add := func(k diff.Kind, s diff.Subject, fields map[string]any) {
+		fields["finding"] = string(k)
+		fields["pid"] = s.PID
+		fields["tid"] = s.TID
+		fields["comm"] = s.Comm
+		fields["snapshot_a"] = r.A
+		fields["snapshot_b"] = r.B
+		row := make([]any, len(columns))
+		for i, c := range columns {
+			if v, ok := fields[c]; ok {
+				row[i] = v
+			}
+		}
+		out.add(row...)
+	}
+	for _, f := range r.FDLeaks {
+		add(diff.FDLeak, f.Subject, map[string]any{
+			"kind": f.Kind, "target": f.Target, "fds_a": f.FDsA, "fds_b": f.FDsB, "new_fds": f.New,
+			"growth": f.Growth(), "growth_per_hour": round2(f.GrowthPerHour), "monotonic": f.Monotonic,
+			"samples": f.Samples, "process_fds": f.ProcessFDsB, "limit": limitValue(f.Limit),
+			"limit_used": round2(f.LimitUsed)})
+	}
+	for _, f := range r.NewlyBlocked {
+		add(diff.NewlyBlocked, f.Subject, map[string]any{
+			"state": f.State, "killable": f.Killable, "blocked_for": seconds(f.BlockedFor),
+			"switches_b": f.Switches, "stack": f.Stack})
+	}
+	for _, f := range r.Stuck {
+		add(diff.Stuck, f.Subject, map[string]any{
+			"state": f.State, "killable": f.Killable, "blocked_for": seconds(f.BlockedFor),
+			"samples": f.Samples, "switches_a": f.Switches, "switches_b": f.Switches, "stack": f.Stack})
+	}
+	for _, f := range r.Unchanged {
+		add(diff.UnchangedStack, f.Subject, map[string]any{
+			"class": string(f.Class), "state": f.State, "killable": f.Killable, "samples": f.Samples,
+			"blocked_for": blockedFor(f), "switches_a": f.SwitchesA, "switches_b": f.SwitchesB, "stack": f.Stack})
+	}
+	return out
+}
+
+// blockedFor fills blocked_for for an unchanged stack only when the thread
+// is blocked; an idle thread is not "blocked for" anything.
+func blockedFor(f diff.UnchangedFinding) any {
+	switch f.Class {
+	case diff.ClassStuck, diff.ClassKillable:
+		return seconds(f.For)
+	}
+	return nil
+}
+
+func limitValue(l uint64) any {
+	switch l {
+	case snapshot.NoLimit:
+		return "unlimited"
+	case 0:
+		return nil // unknown
+	}
+	return l
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func rebootLine(r *diff.Report) string {
+	return fmt.Sprintf("snapshots %d and %d are from different boots (the boot id changed between snapshots %d and %d): nothing compared across a reboot",
+		r.A, r.B, r.Reboot.Before, r.Reboot.After)
+}
+
+// writeDiffTable writes a summary a person reads first, then one table per
+// kind of finding.
+func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
+	fmt.Fprintf(w, "diff %d → %d: %d snapshots over %s\n", r.A, r.B, len(r.IDs), r.Span.Round(time.Second))
+	if r.Reboot != nil {
+		fmt.Fprintln(w, rebootLine(r))
+		return nil
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	fmt.Fprintln(w)
+	for _, k := range diff.AllKinds {
+		if len(opts.Only) > 0 && !containsKind(opts.Only, k) {
+			continue
+		}
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", k, r.Count(k), worst(r, k)), " "))
+	}
+	for _, x := range r.Restarts {
+		if x.OldPID == x.PID {
+			fmt.Fprintf(w, "  restart: pid %d %s was restarted (new start time); its fds were not compared\n", x.PID, x.Comm)
+		} else {
+			fmt.Fprintf(w, "  restart: %s (ppid %d) was restarted as pid %d (was pid %d)\n", x.Comm, x.PPID, x.PID, x.OldPID)
+		}
+	}
+	if r.IdleHidden > 0 {
+		fmt.Fprintf(w, "  (%d idle threads with unchanged stacks hidden: --include-idle shows them)\n", r.IdleHidden)
+	}
+	if r.Count(diff.FDLeak) > 0 && len(r.IDs) == 2 {
+		fmt.Fprintln(w, "  (one diff of two snapshots is a hint; monotonic growth over several snapshots is the evidence)")
+	}
+	for _, k := range diff.AllKinds {
+		if r.Count(k) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", strings.ToUpper(string(k)))
+		all := diffRecords(r, append([]string{"finding"}, kindColumns[k]...))
+		sub := records{columns: kindColumns[k]}
+		for _, row := range all.rows {
+			if row[0] == string(k) {
+				sub.add(row[1:]...)
+			}
+		}
+		if err := sub.write(w, formatTable); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containsKind(ks []diff.Kind, k diff.Kind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// worst describes the worst finding of a kind in one line.
+func worst(r *diff.Report, k diff.Kind) string {
+	switch {
+	case k == diff.FDLeak && len(r.FDLeaks) > 0:
+		f := r.FDLeaks[0]
+		s := fmt.Sprintf("worst: pid %d %s %s %d → %d (%+.0f/h", f.PID, f.Comm, f.Target, f.FDsA, f.FDsB, f.GrowthPerHour)
+		if f.Monotonic && f.Samples > 2 {
+			s += fmt.Sprintf(", monotonic over %d snapshots", f.Samples)
+		}
+		if f.LimitUsed > 0 {
+			s += fmt.Sprintf(", %.0f%% of RLIMIT_NOFILE %d", f.LimitUsed*100, f.Limit)
+		}
+		return s + ")"
+	case k == diff.NewlyBlocked && len(r.NewlyBlocked) > 0:
+		f := r.NewlyBlocked[0]
+		return fmt.Sprintf("e.g. pid %d tid %d %s in %s", f.PID, f.TID, f.Comm, leaf(f.Stack))
+	case k == diff.Stuck && len(r.Stuck) > 0:
+		f := r.Stuck[0]
+		return fmt.Sprintf("worst: pid %d tid %d %s blocked at least %s in %s", f.PID, f.TID, f.Comm, f.BlockedFor.Round(time.Second), leaf(f.Stack))
+	case k == diff.UnchangedStack && len(r.Unchanged) > 0:
+		f := r.Unchanged[0]
+		return fmt.Sprintf("e.g. pid %d tid %d %s (%s) in %s", f.PID, f.TID, f.Comm, f.Class, leaf(f.Stack))
+	}
+	return ""
+}
+
+// leaf is the innermost function of a folded stack.
+func leaf(folded string) string {
+	if folded == "" {
+		return "?"
+	}
+	return folded[strings.LastIndexByte(folded, ';')+1:]
+}

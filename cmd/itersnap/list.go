@@ -1,0 +1,62 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type listOptions struct {
+	*globalOptions
+}
+
+func newListCmd(g *globalOptions) *cobra.Command {
+	o := &listOptions{globalOptions: g}
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List snapshots, oldest first",
+		Long: `List snapshots, one row per snapshot, oldest first.
+
+COLUMNS
+  id, time (RFC 3339), host, kernel, collector (bpf or procfs), threads,
+  processes, fds, label, duration (seconds spent collecting), filter
+` + exitStatusHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runList(o, cmd.OutOrStdout())
+		},
+	}
+}
+
+func runList(o *listOptions, stdout io.Writer) error {
+	db, err := o.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	entries, err := db.List()
+	if err != nil {
+		return err
+	}
+	r := records{columns: []string{"id", "time", "host", "kernel", "collector", "threads", "processes", "fds", "label", "duration", "filter"}}
+	for _, e := range entries {
+		m := e.Meta
+		r.add(e.ID, m.Time, m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs,
+			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter.Comms, m.Filter.PIDs))
+	}
+	return withOutput(o.output, stdout, func(w io.Writer) error { return r.write(w, o.format) })
+}
+
+// filterString renders a take's filter as the flags that set it.
+func filterString(comms []string, pids []uint32) string {
+	var parts []string
+	for _, c := range comms {
+		parts = append(parts, "--comm="+c)
+	}
+	for _, p := range pids {
+		parts = append(parts, "--pid="+itoa(uint64(p)))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,46 @@
+// Command itersnap records snapshots of every thread's kernel stack and every
+// process's open fds, gathered in the kernel with BPF iterators, into a bbolt
+// database, and compares them to find leaked fds, blocked and stuck tasks.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status. Errors are one
+// line on stderr: no usage dump for runtime errors, no Go stack trace.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	defer func() {
+		// A bug must still end in one line and a documented status.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "itersnap: internal error: %v\n", r)
+			code = exitError
+		}
+	}()
+	root := newRootCmd(stdout, stderr, getenv)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	code = exitCode(err)
+	if err != nil && !errors.Is(err, errFindings) {
+		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+		if code == exitUsage {
+			msg += " (see itersnap --help)"
+		}
+		fmt.Fprintf(stderr, "itersnap: %s\n", msg)
+	}
+	return code
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/itersnap/itersnap/store"
+)
+
+const defaultDB = "/var/lib/itersnap/itersnap.db"
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	db          string
+	format      string
+	output      string
+	lockTimeout time.Duration
+	verbose     bool
+	stderr      io.Writer
+}
+
+func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	g := &globalOptions{stderr: stderr}
+	root := &cobra.Command{
+		Use:   "itersnap",
+		Short: "Snapshot and compare what a Linux host's kernel is doing",
+		Long: `itersnap records snapshots of every thread's kernel stack and every
+process's open file descriptors, gathered in the kernel with BPF iterators,
+into one bbolt database, and compares snapshots to find leaked fds, newly
+blocked tasks and stacks that never change.
+
+  itersnap take                 record a snapshot, print its ID
+  itersnap list                 list snapshots
+  itersnap show latest --fds    one snapshot's records
+  itersnap diff latest~1 latest findings between two snapshots
+` + exitStatusHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkFormat(g.format)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.DisableDefaultCmd = true
+
+	dbDefault := defaultDB
+	if env := getenv("ITERSNAP_DB"); env != "" {
+		dbDefault = env
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.db, "db", dbDefault, "database file (default: $ITERSNAP_DB, else "+defaultDB+")")
+	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines)")
+	pf.StringVarP(&g.output, "output", "o", "", "write records to `FILE` instead of stdout")
+	pf.DurationVar(&g.lockTimeout, "lock-timeout", store.DefaultTimeout, "how long to wait for the database lock before exit 11")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
+	// The env var is the default, not a second default: say so in help.
+	pf.Lookup("db").DefValue = dbDefault
+
+	root.AddCommand(
+		newTakeCmd(g),
+		newListCmd(g),
+		newShowCmd(g),
+		newDiffCmd(g),
+	)
+	for _, c := range root.Commands() {
+		c.Args = usageArgs(c.Args)
+		c.RunE = markRun(c.RunE)
+	}
+	return root
+}
+
+// usageArgs makes argument-count errors usage errors (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	if check == nil {
+		return nil
+	}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// markRun marks errors from a command's work, so that main tells them from
+// cobra's own usage errors.
+func markRun(fn func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := fn(cmd, args); err != nil {
+			return runError{err}
+		}
+		return nil
+	}
+}
+
+// openDB opens the database for reading: list, show and diff need only read
+// access, and take a shared lock.
+func (g *globalOptions) openDB() (*store.DB, error) {
+	return store.Open(g.db, store.Options{ReadOnly: true, Timeout: g.lockTimeout})
+}
+
+// warnf writes one warning line to stderr.
+func (g *globalOptions) warnf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, "itersnap: warning: "+format+"\n", args...)
+}
+
+// contextOf returns the command's context (cancelled on SIGINT/SIGTERM).
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

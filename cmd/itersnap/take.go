@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/spf13/cobra"
+
+	"github.com/itersnap/itersnap/bpf"
+	"github.com/itersnap/itersnap/snapshot"
+	"github.com/itersnap/itersnap/store"
+)
+
+type takeOptions struct {
+	*globalOptions
+	comms     []string
+	pids      []uint
+	label     string
+	collector string
+}
+
+const (
+	collectorAuto   = "auto"
+	collectorBPF    = "bpf"
+	collectorProcfs = "procfs"
+)
+
+func newTakeCmd(g *globalOptions) *cobra.Command {
+	o := &takeOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "take [--comm NAME]... [--pid PID]... [--label TEXT]",
+		Short: "Record a snapshot and print its ID",
+		Long: `Record one snapshot of every thread's kernel stack and every process's open
+fds, and print its ID alone on stdout. Quiet on success, so cron mails
+nothing.
+
+Filters are applied in the kernel: --comm keeps tasks whose name or whose
+process's name is NAME (the kernel keeps 15 characters), --pid keeps the
+threads and fds of process PID. A task that matches any filter is kept.
+
+The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
+kernel BTF and Linux 5.12 or newer. With --collector auto (the default) a
+take that cannot load BPF falls back to reading /proc, with one warning line
+on stderr; --collector procfs asks for that without the warning.
+` + exitStatusHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTake(contextOf(cmd), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.comms, "comm", nil, "keep only tasks named `NAME` (repeatable)")
+	f.UintSliceVar(&o.pids, "pid", nil, "keep only process `PID` (repeatable)")
+	f.StringVar(&o.label, "label", "", "free `TEXT` stored with the snapshot")
+	f.StringVar(&o.collector, "collector", collectorAuto, "auto, bpf or procfs")
+	return cmd
+}
+
+func (o *takeOptions) filter() (snapshot.Filter, error) {
+	var f snapshot.Filter
+	for _, c := range o.comms {
+		if c == "" || strings.ContainsRune(c, 0) {
+			return f, usagef("--comm needs a process name")
+		}
+		f.Comms = append(f.Comms, c)
+	}
+	for _, p := range o.pids {
+		if p == 0 || p > 1<<22 { // PID_MAX_LIMIT
+			return f, usagef("--pid %d is not a process id", p)
+		}
+		f.PIDs = append(f.PIDs, uint32(p))
+	}
+	if len(f.PIDs) > bpf.MaxPIDs || len(f.Comms) > bpf.MaxComms {
+		return f, usagef("at most %d --pid and %d --comm filters", bpf.MaxPIDs, bpf.MaxComms)
+	}
+	return f, nil
+}
+
+func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
+	f, err := o.filter()
+	if err != nil {
+		return err
+	}
+	switch o.collector {
+	case collectorAuto, collectorBPF, collectorProcfs:
+	default:
+		return usagef("unknown --collector %q: want auto, bpf or procfs", o.collector)
+	}
+	// Fail on an unwritable database before spending a collection on it.
+	// The lock is held only now and for the commit, never while collecting.
+	db, err := store.Open(o.db, store.Options{Timeout: o.lockTimeout})
+	if err != nil {
+		return err
+	}
+	db.Close()
+
+	s, err := o.collect(ctx, f)
+	if err != nil {
+		return err
+	}
+	s.Meta.Label = o.label
+
+	db, err = store.Open(o.db, store.Options{Timeout: o.lockTimeout})
+	if err != nil {
+		return err
+	}
+	id, err := db.Put(s)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store snapshot: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, id)
+	return err
+}
+
+func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
+	if o.collector == collectorProcfs {
+		return snapshot.Procfs{}.Collect(ctx, f)
+	}
+	s, err := snapshot.BPF{}.Collect(ctx, f)
+	if err == nil || ctx.Err() != nil {
+		return s, err
+	}
+	if o.verbose {
+		fmt.Fprintf(o.stderr, "itersnap: BPF collector: %+v\n", err)
+	}
+	why := bpfFailure(err)
+	if o.collector == collectorBPF {
+		return nil, fmt.Errorf("%s: run as root on Linux 5.12+ with BTF, or use --collector procfs", why)
+	}
+	o.warnf("BPF collector unavailable (%s); reading /proc instead (--collector procfs silences this)", why)
+	s, perr := snapshot.Procfs{}.Collect(ctx, f)
+	if perr != nil {
+		return nil, perr
+	}
+	s.Meta.Notes = append(s.Meta.Notes, "bpf collector unavailable: "+why)
+	return s, nil
+}
+
+// bpfFailure says in one line why the BPF collector did not run.
+func bpfFailure(err error) string {
+	var verr *ebpf.VerifierError
+	switch {
+	case errors.Is(err, bpf.ErrPermission):
+		return bpf.ErrPermission.Error()
+	case errors.As(err, &verr):
+		return "the kernel's verifier rejected the programs (run with --verbose for its log)"
+	default:
+		return strings.ReplaceAll(err.Error(), "\n", "; ")
+	}
+}
