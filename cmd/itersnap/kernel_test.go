@@ -377,4 +377,3 @@ func startRoleWithStdin(t *testing.T, role string, args ...string) (*roleIO, *ro
 	r.fields = fields[1:]
 	return r, r
 }
-
