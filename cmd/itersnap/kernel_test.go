@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,8 +67,7 @@ func rowsFor(rows []map[string]string, finding, key, value string) []map[string]
 
 func TestTakeShowList(t *testing.T) {
 	bpftest.RequireBPF(t)
-	_, ready := startRole(t, "sleeper")
-	pid := ready[0]
+	pid := startRole(t, "sleeper").fields[0]
 	db := filepath.Join(t.TempDir(), "sub", "itersnap.db")
 	id := take(t, db, "--pid", pid, "--label", "first")
 	if id != 1 {
@@ -169,12 +166,12 @@ func copyFile(t *testing.T, from, to string) {
 // an fd_leak with exact counts, monotonic across three takes.
 func TestDiffFDLeak(t *testing.T) {
 	bpftest.RequireBPF(t)
-	cmd, ready := startRoleWithStdin(t, "leaker")
-	pid := ready.fields[0]
+	leaker := startRole(t, "leaker")
+	pid := leaker.fields[0]
 	db := filepath.Join(t.TempDir(), "itersnap.db")
 	leak := func(n int) {
-		fmt.Fprintf(cmd.stdin, "%d\n", n)
-		if line, _ := cmd.stdout.ReadString('\n'); !strings.HasPrefix(line, "leaked ") {
+		fmt.Fprintf(leaker.stdin, "%d\n", n)
+		if line, _ := leaker.stdout.ReadString('\n'); !strings.HasPrefix(line, "leaked ") {
 			t.Fatalf("leaker said %q", line)
 		}
 	}
@@ -214,11 +211,11 @@ func TestDiffBlockedAndStuck(t *testing.T) {
 	mnt := frozenFS(t)
 	db := filepath.Join(t.TempDir(), "itersnap.db")
 
-	_, sleeper := startRole(t, "sleeper")
+	sleeper := startRole(t, "sleeper").fields
 	a := take(t, db)
 
-	_, vforker := startRole(t, "vforker")
-	_, writer := startRole(t, "writer", filepath.Join(mnt.dir, "data"))
+	vforker := startRole(t, "vforker").fields
+	writer := startRole(t, "writer", filepath.Join(mnt.dir, "data")).fields
 	waitState(t, vforker[1], 'D')
 	waitState(t, writer[1], 'R', 'S', 'D') // writing
 	mnt.freeze(t)
@@ -343,37 +340,4 @@ func (m *frozenMount) ioctl(t *testing.T, req uint) {
 	if err := unix.IoctlSetInt(fd, req, 0); err != nil {
 		t.Fatalf("ioctl %#x on %s: %v", req, m.dir, err)
 	}
-}
-
-// roleIO is a started role with its stdin and the rest of its stdout.
-type roleIO struct {
-	stdin  io.Writer
-	stdout *bufio.Reader
-	fields []string
-}
-
-// startRoleWithStdin is startRole for roles that take commands on stdin.
-func startRoleWithStdin(t *testing.T, role string, args ...string) (*roleIO, *roleIO) {
-	t.Helper()
-	cmd := roleCommand(role, args...)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { killRole(cmd) })
-	r := &roleIO{stdin: in, stdout: bufio.NewReader(out)}
-	line, err := r.stdout.ReadString('\n')
-	fields := strings.Fields(line)
-	if err != nil || len(fields) < 2 || fields[0] != "ready" {
-		t.Fatalf("role %s: %q %v", role, line, err)
-	}
-	r.fields = fields[1:]
-	return r, r
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -99,12 +100,24 @@ func workloadRole(args []string) {
 	select {}
 }
 
-// startRole starts the test binary in a role and waits for its ready line,
-// which it returns split into fields. The child is killed when the test
-// ends: a test never leaves processes behind.
-func startRole(tb testing.TB, role string, args ...string) (*exec.Cmd, []string) {
+// role is a started child: its stdin, the rest of its stdout, and the
+// fields of its ready line.
+type role struct {
+	stdin  io.Writer
+	stdout *bufio.Reader
+	fields []string
+}
+
+// startRole starts the test binary in a role and waits for its ready line.
+// The child is killed when the test ends: a test never leaves processes
+// behind.
+func startRole(tb testing.TB, name string, args ...string) *role {
 	tb.Helper()
-	cmd := roleCommand(role, args...)
+	cmd := roleCommand(name, args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -113,22 +126,24 @@ func startRole(tb testing.TB, role string, args ...string) (*exec.Cmd, []string)
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { killRole(cmd) })
+	r := &role{stdin: in, stdout: bufio.NewReader(out)}
 	line := make(chan string, 1)
 	go func() {
-		s, _ := bufio.NewReader(out).ReadString('\n')
+		s, _ := r.stdout.ReadString('\n')
 		line <- s
 	}()
 	select {
 	case s := <-line:
 		fields := strings.Fields(s)
-		if len(fields) == 0 || fields[0] != "ready" {
-			tb.Fatalf("role %s did not start: %q", role, s)
+		if len(fields) < 2 || fields[0] != "ready" {
+			tb.Fatalf("role %s did not start: %q", name, s)
 		}
-		return cmd, fields[1:]
+		r.fields = fields[1:]
+		return r
 	case <-time.After(60 * time.Second):
-		tb.Fatalf("role %s not ready after 60s", role)
+		tb.Fatalf("role %s not ready after 60s", name)
 	}
-	return nil, nil
+	return nil
 }
 
 // roleCommand is the test binary in a role, in a process group of its own
