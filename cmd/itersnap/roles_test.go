@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -19,6 +22,22 @@ func init() {
 	roles["vforker"] = vforkerRole
 	roles["writer"] = writerRole
 	roles["sleeper"] = sleeperRole
+	roles["measured"] = measuredRole
+}
+
+// measuredRole is itersnap, and then reports the peak RSS of its own
+// address space (VmHWM) on stderr. The rusage maxrss of a child started
+// from Go would count the parent's memory too: os/exec forks with CLONE_VM,
+// and exec records the old address space's high-water mark.
+func measuredRole(args []string) {
+	code := run(context.Background(), args, io.Discard, os.Stderr, os.Getenv)
+	status, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(status)) {
+		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Fprintf(os.Stderr, "VmHWM %s\n", strings.TrimSuffix(strings.TrimSpace(kb), " kB"))
+		}
+	}
+	os.Exit(code)
 }
 
 // cliRole is itersnap itself, so tests can run it as another user.
