@@ -164,3 +164,24 @@ func (s *Snapshot) Processes() []Process {
 	}
 	return out
 }
+
+// DropProcess removes every record of process pid. `take` drops itself:
+// the collecting process is new in every snapshot and says nothing about
+// the host.
+func (s *Snapshot) DropProcess(pid uint32) {
+	tasks := s.Tasks[:0]
+	for _, t := range s.Tasks {
+		if t.PID != pid {
+			tasks = append(tasks, t)
+		}
+	}
+	s.Tasks = tasks
+	files := s.Files[:0]
+	for _, f := range s.Files {
+		if f.PID != pid {
+			files = append(files, f)
+		}
+	}
+	s.Files = files
+	s.Finish()
+}

@@ -87,6 +87,11 @@ func TestTakeShowList(t *testing.T) {
 		!strings.Contains(r.stdout, "__x64_sys_nanosleep;hrtimer_nanosleep") {
 		t.Errorf("show --tasks: %q", r.stdout)
 	}
+	self := take(t, db) // unfiltered: everything but itersnap itself
+	r = itersnap(t, db, "show", fmt.Sprint(self), "--format", "csv")
+	if strings.Contains(r.stdout, fmt.Sprintf("\n%d,%d,", self, os.Getpid())) || !strings.Contains(r.stdout, "\n"+fmt.Sprint(self)+","+pid+",") {
+		t.Errorf("an unfiltered take should hold the sleeper %s but not itersnap itself (%d)", pid, os.Getpid())
+	}
 	r = itersnap(t, db, "show", "1", "--fds", "--format", "csv")
 	if !strings.HasPrefix(r.stdout, "snapshot,pid,comm,fd,kind,path\n1,"+pid+",") {
 		t.Errorf("show --fds: %q", r.stdout)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -103,6 +104,7 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 		return err
 	}
 	s.Meta.Label = o.label
+	s.DropProcess(uint32(os.Getpid()))
 
 	db, err = store.Open(o.db, store.Options{Timeout: o.lockTimeout})
 	if err != nil {
