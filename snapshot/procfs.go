@@ -64,6 +64,9 @@ func (p Procfs) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("procfs: list %s: %w", root, err)
 		}
+		// In pid order, as the kernel's iterators go, so that stacks are
+		// interned in a stable order.
+		slices.Sort(pids)
 	}
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {

@@ -41,9 +41,13 @@ func (g *gap) add(err error) {
 	}
 }
 
+// notes returns one line per kind of gap, in a fixed order:
+//
+//	procfs: stack unreadable for 12 threads (permission denied)
 func (w *procfsWalk) notes() []string {
 	var notes []string
-	note := func(g gap, what, unit, why string) {
+	// so is what the gap costs the snapshot, when the name does not say.
+	note := func(g gap, what, unit, so, why string) {
 		if g.n == 0 {
 			return
 		}
@@ -53,19 +57,19 @@ func (w *procfsWalk) notes() []string {
 		if why == "" {
 			why = strings.Join(g.reasons, "; ")
 		}
-		notes = append(notes, fmt.Sprintf("procfs: %s for %d %s (%s)", what, g.n, unit, why))
+		notes = append(notes, fmt.Sprintf("procfs: %s for %d %s%s (%s)", what, g.n, unit, so, why))
 	}
 	g := &w.gaps
-	note(g.process, "unreadable, skipped", "process", "")
-	note(g.stat, "stat unreadable, skipped", "thread", "")
-	note(g.state, "unknown state letter", "thread", "")
-	note(g.status, "status unreadable (no uid, no switch counts)", "thread", "")
-	note(g.stack, "stack unreadable", "thread", "")
-	note(g.noStack, "no kernel stack", "thread", "running on another CPU, or exiting")
-	note(g.limits, "limits unreadable", "process", "")
-	note(g.fdTable, "fds unreadable", "process", "")
-	note(g.path, "fd path unreadable", "fd", "")
-	note(g.fdStat, "fd stat failed (no mode, device, inode)", "fd", "")
-	note(g.fdInfo, "fdinfo unreadable (no flags)", "fd", "")
+	note(g.process, "directory unreadable", "process", ", left out", "")
+	note(g.stat, "stat unreadable", "thread", ", left out", "")
+	note(g.state, "unknown state letter", "thread", ", recorded as R", "")
+	note(g.status, "status unreadable", "thread", ": no uid, no switch counts", "")
+	note(g.stack, "stack unreadable", "thread", "", "")
+	note(g.noStack, "no kernel stack", "thread", "", "running on another CPU, or exiting")
+	note(g.limits, "limits unreadable", "process", "", "")
+	note(g.fdTable, "fd table unreadable", "process", ": no fds recorded", "")
+	note(g.path, "fd path unreadable", "fd", "", "")
+	note(g.fdStat, "fd stat failed", "fd", ": no mode, device, inode", "")
+	note(g.fdInfo, "fdinfo unreadable", "fd", ": no flags", "")
 	return notes
 }

@@ -177,7 +177,7 @@ func stackRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
 	return r
 }
 
-// counts renders {"D": 3, "S": 1} as "D:3 S:1", largest first, keeping at
+// counts renders {"D": 3, "S": 1} as "D(3) S(1)", largest first, keeping at
 // most limit entries (0 = all).
 func counts(m map[string]int, limit int) string {
 	keys := make([]string, 0, len(m))
@@ -199,7 +199,7 @@ func counts(m map[string]int, limit int) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s:%d", k, m[k])
+		fmt.Fprintf(&b, "%s(%d)", k, m[k])
 	}
 	return b.String()
 }
