@@ -98,9 +98,25 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no path for %d fds (bpf_d_path failed)", noPath))
 	}
 	s.Sort()
+	s.Files = dedupFiles(s.Files)
 	s.Finish()
 	s.Meta.Duration = time.Since(start)
 	return s, nil
+}
+
+// dedupFiles drops repeated (pid, fd) records from sorted files.
+// kernel/bpf/task_iter.c skips a thread that shares its leader's fd table
+// by comparing with the leader's files, which a zombie leader no longer
+// has: then every live thread reports the same table.
+func dedupFiles(files []File) []File {
+	out := files[:0]
+	for i, f := range files {
+		if i > 0 && f.PID == files[i-1].PID && f.FD == files[i-1].FD {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // symbolize turns the raw address stacks into s.Stacks, in the same order,

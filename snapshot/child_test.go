@@ -41,17 +41,21 @@ func TestMain(m *testing.M) {
 
 // runChild is the child's whole life. Its fd table must be exactly what it
 // reports, so:
-//   - it opens its own fds with raw system calls only: an os.File (os.Open,
-//     os.Pipe, net) would register with the Go runtime's netpoller;
-//   - it starts the netpoller itself, first, and reports the netpoller's fds.
-//     The runtime opens them (an epoll fd and an eventfd, in that order:
-//     runtime/netpoll_epoll.go netpollinit) at the first timer any goroutine
-//     starts (runtime/time.go addHeap), its own background ones included,
-//     so without this they appear at a random moment and fd number;
+//   - it opens its own fds with raw system calls only: an os.File sets
+//     O_NONBLOCK on pipes and sockets (their flags would not be the ones
+//     asked for) and closes its fd when garbage collected;
+//   - it makes sure the Go runtime's netpoller is started before it opens
+//     anything, and reports the netpoller's fds (an epoll fd and an eventfd,
+//     in that order: runtime/netpoll_epoll.go netpollinit). The runtime
+//     starts it at the first os.File it may poll or the first timer
+//     (runtime/time.go addHeap), its own background ones included. In this
+//     test binary a package init already did (an os.Open of
+//     /proc/self/mountinfo, seen with strace); without that, the two fds
+//     would appear at a random moment and fd number;
 //   - it closes fds it inherited by mistake (ones without FD_CLOEXEC, which
-//     Go never opens: a shell or CI runner leaking them into `go test`).
-//
-// It needs GODEBUG=containermaxprocs=0 as well, set by startTestChild.
+//     Go never opens: a shell or CI runner leaking them into `go test`);
+//   - it runs with GODEBUG=containermaxprocs=0, set by startTestChild,
+//     without which the runtime keeps the cgroup's CPU limit files open.
 func runChild(role string) int {
 	fail := func(what string, err error) int {
 		msg := fmt.Sprintf("test child: %s: %v\n", what, err)
@@ -74,7 +78,7 @@ func runChild(role string) int {
 			unix.Close(int(fd))
 		}
 	}
-	time.Sleep(time.Nanosecond) // starts the netpoller
+	time.Sleep(time.Nanosecond) // a timer: starts the netpoller if not yet
 	runtimeFDs, err := ownFDs()
 	if err != nil {
 		return fail("list fds", err)

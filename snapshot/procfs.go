@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -25,6 +26,8 @@ type Procfs struct {
 	// fake tree.
 	Root string
 }
+
+var _ Collector = Procfs{}
 
 // Name implements Collector.
 func (Procfs) Name() string { return "procfs" }
@@ -159,6 +162,7 @@ func (w *procfsWalk) process(pid uint32) {
 		return
 	}
 	leaderComm := string(kernelComm(leader.comm, leader.flags))
+	leader.comm = nil // points into w.buf, which the next read reuses
 	all := f.Empty() || pidMatch || slices.ContainsFunc(f.Comms, func(c string) bool { return TruncComm(c) == leaderComm })
 	if !all && len(f.Comms) == 0 {
 		return
@@ -283,7 +287,7 @@ func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st task
 			return t, true
 		}
 		t.UID, t.Switches = status.euid, status.switches
-	case vanished(err) && !exists(taskfd, tidName):
+	case vanished(err) && !stillThere(taskfd, tidName):
 		return t, true
 	default:
 		t.Missing |= MissingStatus
@@ -300,7 +304,7 @@ func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st task
 			t.Missing |= MissingStack
 			w.gaps.noStack.n++
 		}
-	case vanished(err) && !exists(taskfd, tidName):
+	case vanished(err) && !stillThere(taskfd, tidName):
 		return t, true
 	default:
 		t.Missing |= MissingStack
@@ -350,11 +354,24 @@ func (w *procfsWalk) fdTable(pid uint32, dirfd int, fdDir, infoDir string) (gone
 	}
 	slices.Sort(w.fds)
 
+	// Reading through an fd link needs ptrace access to the process
+	// (fs/proc/fd.c proc_fd_access_allowed), granted or refused for the
+	// whole table: once refused, the other fds are recorded without trying.
+	var denied error
 	for _, fd := range w.fds {
+		file := File{PID: pid, FD: fd}
+		if denied != nil {
+			file.Missing |= MissingPath
+			w.gaps.path.add(denied)
+			w.gaps.fdStat.add(denied)
+			w.gaps.fdInfo.add(denied)
+			w.files = append(w.files, file)
+			continue
+		}
+
 		// An fd closed while we read is left out: ENOENT from any of
 		// the three reads.
 		name := strconv.FormatUint(uint64(fd), 10)
-		file := File{PID: pid, FD: fd}
 		link, err := readlinkAt(fdfd, name, &w.linkBuf)
 		switch {
 		case err == nil:
@@ -364,6 +381,9 @@ func (w *procfsWalk) fdTable(pid uint32, dirfd int, fdDir, infoDir string) (gone
 		default:
 			file.Missing |= MissingPath
 			w.gaps.path.add(err)
+			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+				denied = err
+			}
 		}
 
 		// stat(2) follows the magic link to the open file's inode.

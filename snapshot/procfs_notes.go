@@ -9,34 +9,34 @@ import (
 // procfsGaps tallies what the procfs collector could not read, for one line
 // per kind in Meta.Notes.
 type procfsGaps struct {
-	process gap // /proc/PID or its task/ unreadable: process skipped
-	stat    gap // task/TID/stat unreadable: thread skipped
-	state   gap // a state letter this code does not know
-	status  gap // MissingStatus
-	stack   gap // MissingStack: unreadable
-	noStack gap // MissingStack: the kernel gave no frames
-	limits  gap // MissingLimit
-	fdTable gap // fd/ unreadable: the process's fds are not recorded
-	path    gap // MissingPath
-	fdStat  gap // no mode, dev, inode
-	fdInfo  gap // no flags
+	process procfsGap // /proc/PID or its task/ unreadable: process skipped
+	stat    procfsGap // task/TID/stat unreadable: thread skipped
+	state   procfsGap // a state letter this code does not know
+	status  procfsGap // MissingStatus
+	stack   procfsGap // MissingStack: unreadable
+	noStack procfsGap // MissingStack: the kernel gave no frames
+	limits  procfsGap // MissingLimit
+	fdTable procfsGap // fd/ unreadable: the process's fds are not recorded
+	path    procfsGap // MissingPath
+	fdStat  procfsGap // no mode, dev, inode
+	fdInfo  procfsGap // no flags
 }
 
-// gap counts one kind of unreadable field and remembers a few distinct
+// procfsGap counts one kind of unreadable field and remembers a few distinct
 // reasons.
-type gap struct {
+type procfsGap struct {
 	n       int
 	reasons []string
 }
 
-const maxReasons = 3
+const gapMaxReasons = 3
 
-var plural = map[string]string{"process": "processes", "thread": "threads", "fd": "fds"}
+var gapUnits = map[string]string{"process": "processes", "thread": "threads", "fd": "fds"}
 
-func (g *gap) add(err error) {
+func (g *procfsGap) add(err error) {
 	g.n++
 	r := err.Error()
-	if len(g.reasons) < maxReasons && !slices.Contains(g.reasons, r) {
+	if len(g.reasons) < gapMaxReasons && !slices.Contains(g.reasons, r) {
 		g.reasons = append(g.reasons, r)
 	}
 }
@@ -46,13 +46,13 @@ func (g *gap) add(err error) {
 //	procfs: stack unreadable for 12 threads (permission denied)
 func (w *procfsWalk) notes() []string {
 	var notes []string
-	// so is what the gap costs the snapshot, when the name does not say.
-	note := func(g gap, what, unit, so, why string) {
+	// so is what the procfsGap costs the snapshot, when the name does not say.
+	note := func(g procfsGap, what, unit, so, why string) {
 		if g.n == 0 {
 			return
 		}
 		if g.n != 1 {
-			unit = plural[unit]
+			unit = gapUnits[unit]
 		}
 		if why == "" {
 			why = strings.Join(g.reasons, "; ")

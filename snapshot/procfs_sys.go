@@ -161,9 +161,9 @@ func vanished(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH)
 }
 
-// exists reports whether name (relative to dirfd) can still be looked up. A
-// /proc entry of a reaped task fails the lookup (pid_revalidate).
-func exists(dirfd int, name string) bool {
+// stillThere reports whether name (relative to dirfd) can still be looked
+// up. A /proc entry of a reaped task fails the lookup (pid_revalidate).
+func stillThere(dirfd int, name string) bool {
 	var st unix.Stat_t
 	return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }

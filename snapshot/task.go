@@ -36,6 +36,7 @@ const (
 	TaskNoLoad          = 0x0400
 	TaskNew             = 0x0800
 	TaskRTLockWait      = 0x1000
+	TaskFrozen          = 0x8000 // 6.1+: frozen by the cgroup freezer or suspend
 
 	TaskIdle     = TaskUninterruptible | TaskNoLoad
 	TaskKillable = TaskWakeKill | TaskUninterruptible
@@ -52,14 +53,15 @@ const pfKthread = 0x00200000
 const stateLetters = "RSDTtXZPI"
 
 // StateLetter is the letter ps prints for the task, computed the way
-// fs/proc/array.c's task_state_index() does.
+// include/linux/sched.h's __task_state_index() does.
 func (t Task) StateLetter() byte {
 	state := t.State
-	report := (state & taskReport) | t.ExitState
-	switch {
-	case state == TaskIdle:
+	report := (state | t.ExitState) & taskReport
+	if state&TaskIdle == TaskIdle {
 		return 'I'
-	case state == TaskRTLockWait:
+	}
+	// The kernel reports rtlock waits and frozen tasks as D.
+	if state&(TaskRTLockWait|TaskFrozen) != 0 {
 		report = TaskUninterruptible
 	}
 	idx := 0
@@ -80,7 +82,7 @@ func (t Task) Blocked() bool {
 		return false
 	}
 	return t.State&TaskUninterruptible != 0 && t.State&TaskNoLoad == 0 ||
-		t.State == TaskRTLockWait
+		t.State&TaskRTLockWait != 0
 }
 
 // Killable reports a blocked wait that a fatal signal ends (TASK_KILLABLE).
