@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -88,9 +89,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 		return nil, fmt.Errorf("walk files: %w", err)
 	}
 
-	if err := s.symbolize(objs, rawStacks); err != nil {
-		return nil, err
-	}
+	s.symbolize(objs, rawStacks)
 	if noStack > 0 {
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no kernel stack for %d threads (exiting, or stack unavailable)", noStack))
 	}
@@ -120,8 +119,10 @@ func dedupFiles(files []File) []File {
 }
 
 // symbolize turns the raw address stacks into s.Stacks, in the same order,
-// so Task.Stack indexes stay valid.
-func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) error {
+// so Task.Stack indexes stay valid. If the kernel cannot symbolize, the
+// frames stay hex addresses and a note says so: a take with raw stacks beats
+// no take.
+func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) {
 	seen := map[uint64]struct{}{}
 	var unique []uint64
 	for _, st := range rawStacks {
@@ -134,7 +135,7 @@ func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) error {
 	}
 	syms, err := objs.Symbolize(unique)
 	if err != nil {
-		return fmt.Errorf("symbolize stacks: %w", err)
+		s.Meta.Notes = append(s.Meta.Notes, "bpf: stacks not symbolized: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	s.Stacks = make([]Stack, len(rawStacks))
 	for i, st := range rawStacks {
@@ -147,5 +148,4 @@ func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) error {
 		}
 		s.Stacks[i] = frames
 	}
-	return nil
 }
