@@ -217,7 +217,7 @@ func rebootLine(r *diff.Report) string {
 // writeDiffTable writes a summary a person reads first, then one table per
 // kind of finding.
 func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
-	fmt.Fprintf(w, "diff %d → %d: %d snapshots over %s\n", r.A, r.B, len(r.IDs), r.Span.Round(time.Second))
+	fmt.Fprintf(w, "diff %d → %d: %d snapshot%s over %s\n", r.A, r.B, len(r.IDs), plural(len(r.IDs)), r.Span.Round(time.Second))
 	if r.Reboot != nil {
 		fmt.Fprintln(w, rebootLine(r))
 		return nil
@@ -262,6 +262,13 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 		}
 	}
 	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func containsKind(ks []diff.Kind, k diff.Kind) bool {
