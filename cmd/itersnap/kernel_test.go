@@ -225,6 +225,8 @@ func TestDiffBlockedAndStuck(t *testing.T) {
 	waitState(t, writer[1], 'R', 'S', 'D') // writing
 	mnt.freeze(t)
 	waitState(t, writer[1], 'D')
+	// Not a passing D on the way (the fsync's I/O): the wait on the freeze.
+	waitStack(t, writer[1], "percpu_rwsem_wait")
 	b := take(t, db)
 	c := take(t, db)
 	d := take(t, db)
@@ -289,6 +291,20 @@ func waitState(t *testing.T, tid string, states ...byte) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("thread %s never reached state %q", tid, states)
+}
+
+// waitStack waits until the thread's kernel stack has the function.
+func waitStack(t *testing.T, tid, function string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile("/proc/" + tid + "/stack"); strings.Contains(string(b), function+"+") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, _ := os.ReadFile("/proc/" + tid + "/stack")
+	t.Fatalf("thread %s never waited in %s:\n%s", tid, function, b)
 }
 
 type frozenMount struct{ dir string }
