@@ -66,8 +66,6 @@ const (
 	itersnapVarFilterPids    = "filter_pids"
 	itersnapVarNrFilterComms = "nr_filter_comms"
 	itersnapVarNrFilterPids  = "nr_filter_pids"
-	itersnapVarUnusedFileRec = "unused_file_rec"
-	itersnapVarUnusedTaskRec = "unused_task_rec"
 )
 
 // loadItersnap returns the embedded CollectionSpec for itersnap.
@@ -134,8 +132,6 @@ type itersnapVariableSpecs struct {
 	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
 	NrFilterComms *ebpf.VariableSpec `ebpf:"nr_filter_comms"`
 	NrFilterPids  *ebpf.VariableSpec `ebpf:"nr_filter_pids"`
-	UnusedFileRec *ebpf.VariableSpec `ebpf:"unused_file_rec"`
-	UnusedTaskRec *ebpf.VariableSpec `ebpf:"unused_task_rec"`
 }
 
 // itersnapObjects contains all objects after they have been loaded into the kernel.
@@ -179,8 +175,6 @@ type itersnapVariables struct {
 	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
 	NrFilterComms *ebpf.Variable `ebpf:"nr_filter_comms"`
 	NrFilterPids  *ebpf.Variable `ebpf:"nr_filter_pids"`
-	UnusedFileRec *ebpf.Variable `ebpf:"unused_file_rec"`
-	UnusedTaskRec *ebpf.Variable `ebpf:"unused_task_rec"`
 }
 
 // itersnapPrograms contains all programs after they have been loaded into the kernel.
