@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -84,8 +85,9 @@ func (o *Objects) Tasks(fn func(rec *TaskRecord, stack []uint64)) error {
 }
 
 // Files runs the task_file iterator and calls fn for every fd of every
-// process that passed the filter. path is nil when bpf_d_path failed
-// (rec.PathBytes < 0); fn must not keep it: it aliases the read buffer.
+// process that passed the filter, with the path as bpf_d_path renders it. path
+// is nil when bpf_d_path failed (rec.PathBytes < 0); fn must not keep it: it
+// is reused or aliases the read buffer.
 func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
 	data, err := run(o.objs.DumpFile, nil)
 	if err != nil {
@@ -93,6 +95,7 @@ func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
 	}
 	var rec FileRecord
 	size := int(unsafe.Sizeof(rec))
+	pseudo := make([]byte, 0, 32)
 	for off := 0; off < len(data); {
 		if len(data)-off < size {
 			return fmt.Errorf("file record truncated at byte %d", off)
@@ -100,7 +103,18 @@ func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
 		decode(&rec, data[off:off+size])
 		off += size
 		var path []byte
-		if n := int(rec.PathBytes); n >= 0 {
+		switch rec.PathSource {
+		case itersnapPathSourcePATH_SOCKET:
+			path = strconv.AppendUint(append(pseudo[:0], "socket:["...), rec.Ino, 10)
+			path = append(path, ']')
+		case itersnapPathSourcePATH_PIPE:
+			path = strconv.AppendUint(append(pseudo[:0], "pipe:["...), rec.Ino, 10)
+			path = append(path, ']')
+		default:
+			n := int(rec.PathBytes)
+			if n < 0 {
+				break
+			}
 			if len(data)-off < n {
 				return fmt.Errorf("pid %d fd %d: bad path length %d", rec.Pid, rec.Fd, n)
 			}

@@ -70,6 +70,7 @@ struct files_struct {
 
 struct super_block {
 	unsigned int s_dev;
+	unsigned long s_magic;
 } __attribute__((preserve_access_index));
 
 struct inode {

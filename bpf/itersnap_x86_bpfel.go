@@ -14,14 +14,16 @@ import (
 )
 
 type itersnapFileRec struct {
-	_         structs.HostLayout
-	Pid       uint32
-	Fd        uint32
-	Mode      uint32
-	Flags     uint32
-	Dev       uint32
-	PathBytes int32
-	Ino       uint64
+	_          structs.HostLayout
+	Pid        uint32
+	Fd         uint32
+	Mode       uint32
+	Flags      uint32
+	Dev        uint32
+	PathBytes  int32
+	Ino        uint64
+	PathSource itersnapPathSource
+	Pad        uint32
 }
 
 type itersnapFileScratch struct {
@@ -29,6 +31,14 @@ type itersnapFileScratch struct {
 	Rec  itersnapFileRec
 	Path [4096]int8
 }
+
+type itersnapPathSource uint32
+
+const (
+	itersnapPathSourcePATH_FOLLOWS itersnapPathSource = 0
+	itersnapPathSourcePATH_SOCKET  itersnapPathSource = 1
+	itersnapPathSourcePATH_PIPE    itersnapPathSource = 2
+)
 
 type itersnapTaskRec struct {
 	_          structs.HostLayout
