@@ -55,13 +55,13 @@ blocked tasks and stacks that never change.
 		dbDefault = env
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.db, "db", dbDefault, "database file (default: $ITERSNAP_DB, else "+defaultDB+")")
+	pf.StringVar(&g.db, "db", dbDefault, "database `FILE` (default: $ITERSNAP_DB, else "+defaultDB+")")
 	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines)")
 	pf.StringVarP(&g.output, "output", "o", "", "write records to `FILE` instead of stdout")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", store.DefaultTimeout, "how long to wait for the database lock before exit 11")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
-	// The env var is the default, not a second default: say so in help.
-	pf.Lookup("db").DefValue = dbDefault
+	// The usage line already says where the default comes from.
+	pf.Lookup("db").DefValue = ""
 
 	root.AddCommand(
 		newTakeCmd(g),
@@ -72,6 +72,9 @@ blocked tasks and stacks that never change.
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
 		c.RunE = markRun(c.RunE)
+		if f := c.Flags().Lookup("pid"); f != nil {
+			f.DefValue = "" // not "(default [])"
+		}
 	}
 	return root
 }
