@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,8 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-var errEPERM = syscall.EPERM
+// The records are little-endian: the programs are built for bpfel.
+var le = binary.LittleEndian
 
 // run attaches prog as an iterator (over m's elements when m is set), reads
 // its whole output and detaches it.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
@@ -69,7 +68,7 @@ func Load(f Filter) (*Objects, error) {
 	}
 	var o Objects
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, errEPERM) {
+		if errors.Is(err, os.ErrPermission) { // EPERM and EACCES
 			return nil, fmt.Errorf("%w: %v", ErrPermission, err)
 		}
 		return nil, fmt.Errorf("load BPF programs: %w", err)
@@ -142,5 +141,5 @@ func CommString(c [commLen]int8) string {
 		}
 		b = append(b, byte(ch))
 	}
-	return strings.Clone(string(b))
+	return string(b)
 }

@@ -2,12 +2,9 @@ package bpf
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 )
-
-var le = binary.LittleEndian
 
 // maxAddrs is the size of the addrs map in itersnap.bpf.c.
 const maxAddrs = 32768

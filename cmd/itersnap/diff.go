@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func runDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
 		for _, n := range r.Notes {
 			o.warnf("%s", n)
 		}
-		return diffRecords(r, allColumns).write(w, o.format)
+		return tabulate(findingRows(r), allColumns, nil).write(w, o.format)
 	})
 	if err == nil && o.failOnFindings && !r.Empty() {
 		return errFindings
@@ -144,9 +145,15 @@ var (
 	}
 )
 
-// diffRecords flattens the findings into records with the given columns.
-func diffRecords(r *diff.Report, columns []string) records {
-	out := records{columns: columns}
+// findingRow is one finding as named column values.
+type findingRow struct {
+	kind   diff.Kind
+	fields map[string]any
+}
+
+// findingRows flattens the report's findings, in report order.
+func findingRows(r *diff.Report) []findingRow {
+	var out []findingRow
 	add := func(k diff.Kind, s diff.Subject, fields map[string]any) {
 		fields["finding"] = string(k)
 		fields["pid"] = s.PID
@@ -154,13 +161,7 @@ func diffRecords(r *diff.Report, columns []string) records {
 		fields["comm"] = s.Comm
 		fields["snapshot_a"] = r.A
 		fields["snapshot_b"] = r.B
-		row := make([]any, len(columns))
-		for i, c := range columns {
-			if v, ok := fields[c]; ok {
-				row[i] = v
-			}
-		}
-		out.add(row...)
+		out = append(out, findingRow{k, fields})
 	}
 	for _, f := range r.FDLeaks {
 		add(diff.FDLeak, f.Subject, map[string]any{
@@ -183,6 +184,23 @@ func diffRecords(r *diff.Report, columns []string) records {
 		add(diff.UnchangedStack, f.Subject, map[string]any{
 			"class": string(f.Class), "state": f.State, "killable": f.Killable, "samples": f.Samples,
 			"blocked_for": blockedFor(f), "switches_a": f.SwitchesA, "switches_b": f.SwitchesB, "stack": f.Stack})
+	}
+	return out
+}
+
+// tabulate lays out the rows of one kind (every kind when only is nil) in
+// the given columns; a column a finding does not fill is nil.
+func tabulate(rows []findingRow, columns []string, only *diff.Kind) records {
+	out := records{columns: columns}
+	for _, fr := range rows {
+		if only != nil && fr.kind != *only {
+			continue
+		}
+		row := make([]any, len(columns))
+		for i, c := range columns {
+			row[i] = fr.fields[c]
+		}
+		out.add(row...)
 	}
 	return out
 }
@@ -227,7 +245,7 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 	}
 	fmt.Fprintln(w)
 	for _, k := range diff.AllKinds {
-		if len(opts.Only) > 0 && !containsKind(opts.Only, k) {
+		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
 			continue
 		}
 		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", k, r.Count(k), worst(r, k)), " "))
@@ -245,19 +263,13 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 	if r.Count(diff.FDLeak) > 0 && len(r.IDs) == 2 {
 		fmt.Fprintln(w, "  (one diff of two snapshots is a hint; monotonic growth over several snapshots is the evidence)")
 	}
+	rows := findingRows(r)
 	for _, k := range diff.AllKinds {
 		if r.Count(k) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s\n", strings.ToUpper(string(k)))
-		all := diffRecords(r, append([]string{"finding"}, kindColumns[k]...))
-		sub := records{columns: kindColumns[k]}
-		for _, row := range all.rows {
-			if row[0] == string(k) {
-				sub.add(row[1:]...)
-			}
-		}
-		if err := sub.write(w, formatTable); err != nil {
+		if err := tabulate(rows, kindColumns[k], &k).write(w, formatTable); err != nil {
 			return err
 		}
 	}
@@ -269,15 +281,6 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
-}
-
-func containsKind(ks []diff.Kind, k diff.Kind) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // worst describes the worst finding of a kind in one line.

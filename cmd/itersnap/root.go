@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -112,12 +111,4 @@ func (g *globalOptions) openDB() (*store.DB, error) {
 // warnf writes one warning line to stderr.
 func (g *globalOptions) warnf(format string, args ...any) {
 	fmt.Fprintf(g.stderr, "itersnap: warning: "+format+"\n", args...)
-}
-
-// contextOf returns the command's context (cancelled on SIGINT/SIGTERM).
-func contextOf(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
 }

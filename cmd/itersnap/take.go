@@ -50,7 +50,7 @@ on stderr; --collector procfs asks for that without the warning.
 ` + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTake(contextOf(cmd), o, cmd.OutOrStdout())
+			return runTake(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -62,23 +62,20 @@ on stderr; --collector procfs asks for that without the warning.
 }
 
 func (o *takeOptions) filter() (snapshot.Filter, error) {
-	var f snapshot.Filter
 	for _, c := range o.comms {
 		if c == "" || strings.ContainsRune(c, 0) {
-			return f, usagef("--comm needs a process name")
+			return snapshot.Filter{}, usagef("--comm needs a process name")
 		}
-		f.Comms = append(f.Comms, c)
 	}
 	for _, p := range o.pids {
 		if p == 0 || p > 1<<22 { // PID_MAX_LIMIT
-			return f, usagef("--pid %d is not a process id", p)
+			return snapshot.Filter{}, usagef("--pid %d is not a process id", p)
 		}
-		f.PIDs = append(f.PIDs, uint32(p))
 	}
-	if len(f.PIDs) > bpf.MaxPIDs || len(f.Comms) > bpf.MaxComms {
-		return f, usagef("at most %d --pid and %d --comm filters", bpf.MaxPIDs, bpf.MaxComms)
+	if len(o.pids) > bpf.MaxPIDs || len(o.comms) > bpf.MaxComms {
+		return snapshot.Filter{}, usagef("at most %d --pid and %d --comm filters", bpf.MaxPIDs, bpf.MaxComms)
 	}
-	return f, nil
+	return narrowFilter(o.comms, o.pids), nil
 }
 
 func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
