@@ -56,21 +56,75 @@ func decodeFrames(v []byte) (snapshot.Stack, error) {
 	return st, d.done()
 }
 
-func decodeStackID(v []byte) (uint64, error) {
-	b, err := checkVersion(v, encStackID)
+func decodeID(v []byte) (uint64, error) {
+	b, err := checkVersion(v, encID)
 	if err != nil {
 		return 0, err
 	}
 	if len(b) != 8 {
-		return 0, fmt.Errorf("stack index entry of %d bytes, want 8", len(b))
+		return 0, fmt.Errorf("index entry of %d bytes, want 8", len(b))
 	}
 	return binary.BigEndian.Uint64(b), nil
 }
 
-// decodeRecord splits a records value into the stack IDs and the inflated
-// body. It reads v to the end: the caller is inside the transaction.
-func decodeRecord(v []byte) (stackIDs []uint64, body []byte, err error) {
-	b, err := checkVersion(v, encRecord)
+// lookupFunc returns the value of a stack or chunk ID in its bucket, nil
+// when there is none. Inside Get it reads the transaction's buckets; the
+// fuzz tests hand it a map.
+type lookupFunc func(bucket []byte, id uint64) []byte
+
+// decodeSnapshot decodes a snapshot from its metadata and record values and
+// the stacks and chunks they refer to. Task.Stack indexes the returned
+// Stacks, in the order the tasks first use them.
+func decodeSnapshot(id uint64, metaValue, recordValue []byte, lookup lookupFunc) (*snapshot.Snapshot, error) {
+	meta, err := decodeMeta(metaValue)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot.Snapshot{ID: id, Meta: meta}
+	if len(recordValue) > 0 && recordValue[0] == encRecordV1 {
+		err = decodeRecordV1(recordValue, s, lookup)
+	} else {
+		err = decodeRecord(recordValue, s, lookup)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// stackLoader reads each stack a snapshot uses once, and numbers them for
+// Snapshot.Stacks.
+type stackLoader struct {
+	lookup lookupFunc
+	index  map[uint64]int32
+	stacks []snapshot.Stack
+}
+
+func (l *stackLoader) load(id uint64) (int32, error) {
+	if i, ok := l.index[id]; ok {
+		return i, nil
+	}
+	var st snapshot.Stack
+	if id != 0 { // an empty stack
+		v := l.lookup(bucketStacks, id)
+		if v == nil {
+			return 0, fmt.Errorf("stack %d is missing", id)
+		}
+		var err error
+		if st, err = decodeFrames(v); err != nil {
+			return 0, fmt.Errorf("stack %d: %w", id, err)
+		}
+	}
+	i := int32(len(l.stacks))
+	l.index[id] = i
+	l.stacks = append(l.stacks, st)
+	return i, nil
+}
+
+// splitTable strips the version byte and splits a value into its ID table
+// and what follows it.
+func splitTable(v []byte, version byte) (table, rest []byte, err error) {
+	b, err := checkVersion(v, version)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,33 +133,99 @@ func decodeRecord(v []byte) (stackIDs []uint64, body []byte, err error) {
 	if d.err != nil || n > uint64(len(d.buf)) {
 		return nil, nil, errShort
 	}
-	table := decoder{buf: d.buf[:n]}
-	compressed := d.buf[n:]
-
-	stackIDs = make([]uint64, table.count())
-	var prev uint64
-	for i := range stackIDs {
-		prev += uint64(table.varint())
-		stackIDs[i] = prev
-	}
-	if err := table.done(); err != nil {
-		return nil, nil, fmt.Errorf("stack table: %w", err)
-	}
-
-	r := flate.NewReader(bytes.NewReader(compressed))
-	body, err = io.ReadAll(io.LimitReader(r, maxBody+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("inflate: %w", err)
-	}
-	if len(body) > maxBody {
-		return nil, nil, errors.New("inflated record too large")
-	}
-	return stackIDs, body, nil
+	return d.buf[:n], d.buf[n:], nil
 }
 
-// decodeBody fills s.Tasks and s.Files; s.Stacks is already in place, so
-// task stack indexes are checked against it.
-func decodeBody(body []byte, s *snapshot.Snapshot) error {
+// readIDTable undoes idTable.
+func readIDTable(b []byte) ([]uint64, error) {
+	d := decoder{buf: b}
+	ids := readIDs(&d)
+	return ids, d.done()
+}
+
+// readIDs reads an ID table from d.
+func readIDs(d *decoder) []uint64 {
+	ids := make([]uint64, d.count())
+	var prev uint64
+	for i := range ids {
+		prev += uint64(d.varint())
+		ids[i] = prev
+	}
+	return ids
+}
+
+// unpacker undoes packer.pack, reusing one decompressor and one buffer: a
+// snapshot is hundreds of chunks, and a fresh flate reader for each costs
+// more than the decoding. What unpack returns is valid until its next call.
+type unpacker struct {
+	r   io.ReadCloser
+	out bytes.Buffer
+}
+
+func (u *unpacker) unpack(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, errShort
+	}
+	switch b[0] {
+	case packRaw:
+		return b[1:], nil
+	case packFlate:
+		return u.inflate(b[1:])
+	}
+	return nil, fmt.Errorf("%w (packing %d)", errNewerEncoding, b[0])
+}
+
+// inflate decompresses, refusing more than maxBody bytes.
+func (u *unpacker) inflate(b []byte) ([]byte, error) {
+	if u.r == nil {
+		u.r = flate.NewReader(bytes.NewReader(b))
+	} else if err := u.r.(flate.Resetter).Reset(bytes.NewReader(b), nil); err != nil {
+		return nil, fmt.Errorf("inflate: %w", err)
+	}
+	u.out.Reset()
+	if _, err := u.out.ReadFrom(io.LimitReader(u.r, maxBody+1)); err != nil {
+		return nil, fmt.Errorf("inflate: %w", err)
+	}
+	if u.out.Len() > maxBody {
+		return nil, errors.New("inflated value too large")
+	}
+	return u.out.Bytes(), nil
+}
+
+// decodeRecordV1 fills s from a version 1 record: a stack table and one
+// compressed body with every record.
+func decodeRecordV1(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
+	table, compressed, err := splitTable(v, encRecordV1)
+	if err != nil {
+		return err
+	}
+	stackIDs, err := readIDTable(table)
+	if err != nil {
+		return fmt.Errorf("stack table: %w", err)
+	}
+	var u unpacker
+	body, err := u.inflate(compressed)
+	if err != nil {
+		return err
+	}
+	// Version 1 tasks index the record's table; give each entry its own
+	// slot in Stacks, as that version did.
+	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
+	s.Stacks = make([]snapshot.Stack, len(stackIDs))
+	for i, id := range stackIDs {
+		j, err := stacks.load(id)
+		if err != nil {
+			return err
+		}
+		s.Stacks[i] = stacks.stacks[j]
+	}
+	s.Tasks, s.Files, err = decodeTables(body, len(s.Stacks), true)
+	return err
+}
+
+// decodeTables undoes encodeTables; task stack indexes are checked against
+// nStacks.
+func decodeTables(body []byte, nStacks int, volatile bool) ([]snapshot.Task, []snapshot.File, error) {
 	d := decoder{buf: body}
 	strs := make([]string, d.count())
 	for i := range strs {
@@ -118,12 +238,12 @@ func decodeBody(body []byte, s *snapshot.Snapshot) error {
 		}
 		return strs[i]
 	}
-	s.Tasks = decodeTasks(&d, str, len(s.Stacks))
-	s.Files = decodeFiles(&d, str)
-	return d.done()
+	tasks := decodeTasks(&d, str, nStacks, volatile)
+	files := decodeFiles(&d, str)
+	return tasks, files, d.done()
 }
 
-func decodeTasks(d *decoder, str func(uint64) string, nStacks int) []snapshot.Task {
+func decodeTasks(d *decoder, str func(uint64) string, nStacks int, volatile bool) []snapshot.Task {
 	n := d.count()
 	if n == 0 {
 		return nil
@@ -145,8 +265,10 @@ func decodeTasks(d *decoder, str func(uint64) string, nStacks int) []snapshot.Ta
 	for i := range tasks {
 		tasks[i].Comm = str(d.uvarint())
 	}
-	for i := range tasks {
-		tasks[i].State = d.uint32()
+	if volatile {
+		for i := range tasks {
+			tasks[i].State = d.uint32()
+		}
 	}
 	for i := range tasks {
 		tasks[i].ExitState = d.uint32()
@@ -159,8 +281,10 @@ func decodeTasks(d *decoder, str func(uint64) string, nStacks int) []snapshot.Ta
 		prevStart += uint64(d.varint())
 		tasks[i].StartTime = prevStart
 	}
-	for i := range tasks {
-		tasks[i].Switches = d.uvarint()
+	if volatile {
+		for i := range tasks {
+			tasks[i].Switches = d.uvarint()
+		}
 	}
 	for i := range tasks {
 		tasks[i].UID = d.uint32()
@@ -169,6 +293,10 @@ func decodeTasks(d *decoder, str func(uint64) string, nStacks int) []snapshot.Ta
 		tasks[i].NoFileLimit = d.uvarint() - 1
 	}
 	for i := range tasks {
+		if !volatile {
+			tasks[i].Stack = -1
+			continue
+		}
 		st := d.varint()
 		if st < math.MinInt32 || st >= int64(nStacks) {
 			d.fail(fmt.Errorf("task stack index %d of %d", st, nStacks))

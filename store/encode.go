@@ -18,37 +18,60 @@ import (
 //	snapmeta   1 | JSON of snapshot.Meta
 //	           (JSON: small, read alone by `list`, readable with `bbolt get`,
 //	           and new Meta fields need no new encoding version)
-//	records    1 | uvarint len(table) | table | flate(body)
-//	  table    uvarint n | n × Δ stack ID   (snapshot.Stacks[i] is the i-th ID;
-//	           ID 0 is an empty stack). Outside the compressed body so that
-//	           retention can find the stacks a record uses without inflating it.
-//	  body     strings | tasks | files
-//	  strings  uvarint n | n × (uvarint len | bytes): each distinct comm and
-//	           path once per snapshot, in first-use order
-//	  tasks    uvarint n | then one column per field, n values each:
-//	           Δpid, tid−pid, Δppid, comm string#, state, exit_state, flags,
-//	           Δstart_time, switches, uid, nofile+1 (unlimited is 0),
-//	           stack index (zigzag, −1 none), missing
-//	  files    uvarint n | columns: Δpid, Δfd, mode, flags, dev, Δinode,
-//	           path ref, missing. path ref is string#<<1, or string#<<1|1
-//	           when the path is that string + "[" + inode + "]"
-//	           (socket:[123], pipe:[456]), which leaves nothing to store
-//	           per socket or pipe but its inode
+//	records    2 | uvarint len(table) | table | packed(switches)
+//	  table    uvarint n | n × Δ chunk ID: the snapshot's process chunks, in
+//	           pid order. Outside the packed part so that retention finds the
+//	           chunks a record uses without inflating anything.
+//	  switches uvarint n | n × uvarint nvcsw+nivcsw, one per thread in chunk
+//	           order: the one field that changes between takes of an idle host
+//	chunks     1 | uvarint len(table) | table | packed(body)
+//	  table    uvarint n | n × Δ stack ID: the stacks the process's threads
+//	           are in (ID 0 is an empty stack); tasks index this table
+//	  body     strings | tasks without switches | files
+//	chunkhash  SHA-256 of a chunk's table and unpacked body -> 1 | 8-byte
+//	           big-endian chunk ID: the interning index
 //	stacks     1 | uvarint n | n × (uvarint len | frame)
 //	stackhash  1 | 8-byte big-endian stack ID
 //	meta/schema_version  8-byte big-endian, no version byte: it is what
 //	           every later itersnap reads first, so its form never changes
 //
+//	packed     0 | bytes, or 1 | flate(bytes) when that is smaller
+//	strings    uvarint n | n × (uvarint len | bytes): each distinct comm and
+//	           path once, in first-use order
+//	tasks      uvarint n | then one column per field, n values each:
+//	           Δpid, tid−pid, Δppid, comm string#, state, exit_state, flags,
+//	           Δstart_time, [switches,] uid, nofile+1 (unlimited is 0),
+//	           stack index (zigzag, −1 none), missing
+//	files      uvarint n | columns: Δpid, Δfd, mode, flags, dev, Δinode,
+//	           path ref, missing. path ref is string#<<1, or string#<<1|1
+//	           when the path is that string + "[" + inode + "]"
+//	           (socket:[123], pipe:[456]), which leaves nothing to store
+//	           per socket or pipe but its inode
+//
+// A snapshot is its metadata, a record, and the process chunks and stacks
+// the record refers to. A chunk holds everything about one process but its
+// threads' switch counts, so on a host where little changes from one take
+// to the next, most processes' chunks are already in the database and a
+// snapshot costs its metadata, a list of chunk IDs and the switch counts.
+//
+// Records of version 1 (itersnap before chunks) are still read:
+//
+//	records    1 | uvarint len(table) | table | flate(body)
+//	  table    uvarint n | n × Δ stack ID; tasks index this table
+//	  body     strings | tasks with switches | files
+//
 // Numbers are varints; Δ is the zigzag difference from the previous
-// record's field (wrapping, so every value round-trips); Δinode is from the
+// value (wrapping, so every value round-trips); Δinode is from the
 // previous fd of the same file type, since sockets, pipes and files number
 // their inodes apart. Columns keep alike values together and records are
 // sorted by pid, so deltas are small and flate finds the repeats.
 const (
-	encMeta    = 1
-	encRecord  = 1
-	encStack   = 1
-	encStackID = 1
+	encMeta     = 1
+	encRecordV1 = 1
+	encRecord   = 2
+	encChunk    = 1
+	encStack    = 1
+	encID       = 1 // stackhash and chunkhash values
 )
 
 // encodeMeta returns the snapmeta value.
@@ -71,48 +94,37 @@ func encodeFrames(st snapshot.Stack) []byte {
 	return e.buf
 }
 
-// encodeStackID returns the stackhash value.
-func encodeStackID(id uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{encStackID}, id)
+// encodeID returns a stackhash or chunkhash value.
+func encodeID(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{encID}, id)
 }
 
-// encodeRecord returns the records value from the stack IDs of the
-// snapshot's Stacks and its compressed body.
-func encodeRecord(stackIDs []uint64, body []byte) []byte {
-	var table encoder
-	table.uvarint(uint64(len(stackIDs)))
+// idTable writes a table of IDs as zigzag deltas: IDs interned by the same
+// take are consecutive, so most deltas are a byte.
+func idTable(ids []uint64) []byte {
+	var e encoder
+	e.uvarint(uint64(len(ids)))
 	var prev uint64
-	for _, id := range stackIDs {
-		table.varint(int64(id - prev))
+	for _, id := range ids {
+		e.varint(int64(id - prev))
 		prev = id
 	}
-	var e encoder
-	e.buf = make([]byte, 0, 1+binary.MaxVarintLen64+len(table.buf)+len(body))
-	e.buf = append(e.buf, encRecord)
-	e.uvarint(uint64(len(table.buf)))
-	e.buf = append(e.buf, table.buf...)
-	e.buf = append(e.buf, body...)
 	return e.buf
 }
 
-// encodeBody returns the compressed body: everything but the stacks, which
-// the tasks refer to by index into s.Stacks, so it needs no transaction.
-func encodeBody(s *snapshot.Snapshot) ([]byte, error) {
-	for _, t := range s.Tasks {
-		if int(t.Stack) >= len(s.Stacks) {
-			return nil, fmt.Errorf("task %d: stack index %d, but the snapshot has %d stacks", t.TID, t.Stack, len(s.Stacks))
-		}
-	}
-	var e encoder
+// encodeTables writes strings | tasks | files: the body of a version 1
+// record (with switch counts) and of a process chunk (without: they change
+// between takes even when nothing else does, so they live in the record).
+func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, volatile bool) {
 	strs := stringTable{index: map[string]uint64{}}
 	// Assign string numbers first: the table goes before the records.
-	comms := make([]uint64, len(s.Tasks))
-	for i, t := range s.Tasks {
+	comms := make([]uint64, len(tasks))
+	for i, t := range tasks {
 		comms[i] = strs.ref(t.Comm)
 	}
-	paths := make([]uint64, len(s.Files))
+	paths := make([]uint64, len(files))
 	var scratch []byte
-	for i, f := range s.Files {
+	for i, f := range files {
 		var prefix string
 		var ok bool
 		prefix, ok, scratch = splitInodePath(f.Path, f.Inode, scratch)
@@ -127,27 +139,49 @@ func encodeBody(s *snapshot.Snapshot) ([]byte, error) {
 	for _, str := range strs.list {
 		e.string(str)
 	}
-	encodeTasks(&e, s.Tasks, comms)
-	encodeFiles(&e, s.Files, paths)
-
-	var out bytes.Buffer
-	// The default level: on the synthetic 15,000-fd snapshot (size_test.go)
-	// BestCompression saves under 1% for almost three times the CPU
-	// (33 ms against 12 ms), and a take from cron should stay cheap.
-	w, err := flate.NewWriter(&out, flate.DefaultCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(e.buf); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	encodeTasks(e, tasks, comms, volatile)
+	encodeFiles(e, files, paths)
 }
 
-func encodeTasks(e *encoder, tasks []snapshot.Task, comms []uint64) {
+// packer writes packed values, reusing one compressor: a flate.Writer
+// costs most of a megabyte to set up, and a first take stores hundreds of
+// chunks.
+type packer struct {
+	w   *flate.Writer
+	out bytes.Buffer
+}
+
+// pack appends a compression byte and then b, deflated when that is
+// smaller (a small chunk or a column of small numbers often is not). The
+// level is the default: on the synthetic 15,000-fd snapshot (size_test.go)
+// BestCompression saved under 1% for almost three times the CPU, and a take
+// from cron should stay cheap.
+func (p *packer) pack(e *encoder, b []byte) {
+	if len(b) >= 64 {
+		p.out.Reset()
+		if p.w == nil {
+			p.w, _ = flate.NewWriter(&p.out, flate.DefaultCompression) // only a bad level fails
+		} else {
+			p.w.Reset(&p.out)
+		}
+		p.w.Write(b) // a bytes.Buffer does not fail
+		p.w.Close()
+		if p.out.Len() < len(b) {
+			e.buf = append(e.buf, packFlate)
+			e.buf = append(e.buf, p.out.Bytes()...)
+			return
+		}
+	}
+	e.buf = append(e.buf, packRaw)
+	e.buf = append(e.buf, b...)
+}
+
+const (
+	packRaw   = 0
+	packFlate = 1
+)
+
+func encodeTasks(e *encoder, tasks []snapshot.Task, comms []uint64, volatile bool) {
 	e.uvarint(uint64(len(tasks)))
 	var prev uint32
 	for _, t := range tasks {
@@ -165,8 +199,10 @@ func encodeTasks(e *encoder, tasks []snapshot.Task, comms []uint64) {
 	for _, c := range comms {
 		e.uvarint(c)
 	}
-	for _, t := range tasks {
-		e.uvarint(uint64(t.State))
+	if volatile {
+		for _, t := range tasks {
+			e.uvarint(uint64(t.State))
+		}
 	}
 	for _, t := range tasks {
 		e.uvarint(uint64(t.ExitState))
@@ -179,8 +215,10 @@ func encodeTasks(e *encoder, tasks []snapshot.Task, comms []uint64) {
 		e.varint(int64(t.StartTime - prevStart))
 		prevStart = t.StartTime
 	}
-	for _, t := range tasks {
-		e.uvarint(t.Switches)
+	if volatile {
+		for _, t := range tasks {
+			e.uvarint(t.Switches)
+		}
 	}
 	for _, t := range tasks {
 		e.uvarint(uint64(t.UID))
@@ -189,8 +227,10 @@ func encodeTasks(e *encoder, tasks []snapshot.Task, comms []uint64) {
 		// RLIM_INFINITY is all ones, ten varint bytes; +1 makes it zero.
 		e.uvarint(t.NoFileLimit + 1)
 	}
-	for _, t := range tasks {
-		e.varint(int64(t.Stack))
+	if volatile {
+		for _, t := range tasks {
+			e.varint(int64(t.Stack))
+		}
 	}
 	for _, t := range tasks {
 		e.uvarint(uint64(t.Missing))

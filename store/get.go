@@ -15,12 +15,12 @@ type Entry struct {
 	Meta snapshot.Meta
 }
 
-// Get returns the whole snapshot id. Its Stacks are in the order they were
-// stored, so Task.Stack indexes them as before; -1 stays -1.
+// Get returns the whole snapshot id: its tasks and fds in pid order, and
+// Task.Stack indexing its Stacks.
 func (db *DB) Get(id uint64) (*snapshot.Snapshot, error) {
 	var s *snapshot.Snapshot
 	err := db.view(func(tx *bolt.Tx) error {
-		metas, records, stacks := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords), tx.Bucket(bucketStacks)
+		metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
 		if metas == nil {
 			return notFound(tx, id)
 		}
@@ -36,20 +36,8 @@ func (db *DB) Get(id uint64) (*snapshot.Snapshot, error) {
 		if recordValue == nil {
 			return db.corrupt(fmt.Errorf("snapshot %d has metadata but no record", id))
 		}
-
-		meta, err := decodeMeta(metaValue)
-		if err != nil {
-			return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
-		}
-		stackIDs, body, err := decodeRecord(recordValue)
-		if err != nil {
-			return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
-		}
-		s = &snapshot.Snapshot{ID: id, Meta: meta}
-		if s.Stacks, err = loadStacks(stacks, stackIDs); err != nil {
-			return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
-		}
-		if err := decodeBody(body, s); err != nil {
+		var err error
+		if s, err = decodeSnapshot(id, metaValue, recordValue, txLookup(tx)); err != nil {
 			return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
 		}
 		return nil
@@ -60,36 +48,14 @@ func (db *DB) Get(id uint64) (*snapshot.Snapshot, error) {
 	return s, nil
 }
 
-// loadStacks reads the stacks a record refers to, each distinct ID once.
-func loadStacks(b *bolt.Bucket, ids []uint64) ([]snapshot.Stack, error) {
-	if len(ids) == 0 {
-		return nil, nil
+// txLookup reads stacks and chunks from tx's buckets.
+func txLookup(tx *bolt.Tx) lookupFunc {
+	return func(bucket []byte, id uint64) []byte {
+		if b := tx.Bucket(bucket); b != nil {
+			return b.Get(idKey(id))
+		}
+		return nil
 	}
-	out := make([]snapshot.Stack, len(ids))
-	seen := make(map[uint64]snapshot.Stack, len(ids))
-	for i, id := range ids {
-		if id == 0 {
-			continue
-		}
-		if st, ok := seen[id]; ok {
-			out[i] = st
-			continue
-		}
-		var v []byte
-		if b != nil {
-			v = b.Get(idKey(id))
-		}
-		if v == nil {
-			return nil, fmt.Errorf("stack %d is missing", id)
-		}
-		st, err := decodeFrames(v)
-		if err != nil {
-			return nil, fmt.Errorf("stack %d: %w", id, err)
-		}
-		seen[id] = st
-		out[i] = st
-	}
-	return out, nil
 }
 
 // List returns every snapshot's metadata in ID order, without reading the

@@ -56,7 +56,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 
 	ro, rw := openBoth(t, path, 0)
 	for _, err := range []error{ro, rw} {
-		if !errors.Is(err, ErrUnreadable) || !strings.Contains(fmt.Sprint(err), "schema version 99 is newer than this itersnap supports (1): upgrade itersnap") {
+		if !errors.Is(err, ErrUnreadable) || !strings.Contains(fmt.Sprint(err), "schema version 99 is newer than this itersnap supports (2): upgrade itersnap") {
 			t.Errorf("Open of a schema 99 database: %v, want ErrUnreadable naming version 99", err)
 		}
 	}
@@ -354,7 +354,7 @@ func TestModes(t *testing.T) {
 func TestSchemaCreatedOnce(t *testing.T) {
 	db := openTestDB(t)
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSnapMeta, bucketRecords, bucketStacks, bucketStackHash} {
+		for _, name := range [][]byte{bucketMeta, bucketSnapMeta, bucketRecords, bucketStacks, bucketStackHash, bucketChunks} {
 			if tx.Bucket(name) == nil {
 				t.Errorf("bucket %s missing", name)
 			}

@@ -13,41 +13,12 @@ import (
 
 // Put stores s in one transaction, so a killed take leaves the whole
 // snapshot or none, and sets s.ID to its new ID (any ID it had is ignored).
-// The record is encoded and compressed before the transaction starts.
 func (db *DB) Put(s *snapshot.Snapshot) (uint64, error) {
-	if s == nil {
-		return 0, errors.New("store a snapshot: nil snapshot")
-	}
-	meta, err := encodeMeta(s.Meta)
-	if err != nil {
-		return 0, fmt.Errorf("store a snapshot: %w", err)
-	}
-	body, err := encodeBody(s)
-	if err != nil {
-		return 0, fmt.Errorf("store a snapshot: %w", err)
-	}
-
 	var id uint64
-	err = db.update(func(tx *bolt.Tx) error {
-		metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
-		if metas == nil || records == nil {
-			return errors.New("buckets missing (database opened read-only?)")
-		}
-		// Keys only ever append: pack leaf pages instead of bbolt's
-		// default half-full split, which suits random inserts.
-		metas.FillPercent, records.FillPercent = appendFill, appendFill
-		stackIDs, err := internStacks(tx, s.Stacks)
-		if err != nil {
-			return err
-		}
-		if id, err = metas.NextSequence(); err != nil {
-			return err
-		}
-		key := idKey(id)
-		if err := metas.Put(key, meta); err != nil {
-			return err
-		}
-		return records.Put(key, encodeRecord(stackIDs, body))
+	err := db.update(func(tx *bolt.Tx) error {
+		var err error
+		id, err = put(tx, s, 0)
+		return err
 	})
 	if err != nil {
 		var se *storeError
@@ -58,6 +29,52 @@ func (db *DB) Put(s *snapshot.Snapshot) (uint64, error) {
 	}
 	s.ID = id
 	return id, nil
+}
+
+// put writes s under id, or under the next ID when id is 0, in tx.
+func put(tx *bolt.Tx, s *snapshot.Snapshot, id uint64) (uint64, error) {
+	if s == nil {
+		return 0, errors.New("nil snapshot")
+	}
+	for _, t := range s.Tasks {
+		if int(t.Stack) >= len(s.Stacks) {
+			return 0, fmt.Errorf("task %d: stack index %d, but the snapshot has %d stacks", t.TID, t.Stack, len(s.Stacks))
+		}
+	}
+	meta, err := encodeMeta(s.Meta)
+	if err != nil {
+		return 0, err
+	}
+	metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
+	if metas == nil || records == nil {
+		return 0, errors.New("buckets missing (database opened read-only?)")
+	}
+	// Keys only ever append: pack leaf pages instead of bbolt's
+	// default half-full split, which suits random inserts.
+	metas.FillPercent, records.FillPercent = appendFill, appendFill
+	stackIDs, err := internStacks(tx, s.Stacks)
+	if err != nil {
+		return 0, err
+	}
+	chunks := splitChunks(s, stackIDs)
+	chunkIDs, bases, err := storeChunks(tx, chunks)
+	if err != nil {
+		return 0, err
+	}
+	if id == 0 {
+		if id, err = metas.NextSequence(); err != nil {
+			return 0, err
+		}
+	} else if id > metas.Sequence() {
+		if err := metas.SetSequence(id); err != nil {
+			return 0, err
+		}
+	}
+	key := idKey(id)
+	if err := metas.Put(key, meta); err != nil {
+		return 0, err
+	}
+	return id, records.Put(key, encodeRecord(chunkIDs, chunks, bases))
 }
 
 // internStacks returns the database's stack ID for each of stacks, adding
@@ -78,7 +95,7 @@ func internStacks(tx *bolt.Tx, stacks []snapshot.Stack) ([]uint64, error) {
 		// a newline in it cannot make two stacks collide.
 		hash := sha256.Sum256(frames)
 		if v := byHash.Get(hash[:]); v != nil {
-			id, err := decodeStackID(v)
+			id, err := decodeID(v)
 			if err != nil {
 				return nil, fmt.Errorf("stack index: %w", err)
 			}
@@ -92,7 +109,7 @@ func internStacks(tx *bolt.Tx, stacks []snapshot.Stack) ([]uint64, error) {
 		if err := byID.Put(idKey(id), append([]byte{encStack}, frames...)); err != nil {
 			return nil, err
 		}
-		if err := byHash.Put(hash[:], encodeStackID(id)); err != nil {
+		if err := byHash.Put(hash[:], encodeID(id)); err != nil {
 			return nil, err
 		}
 		ids[i] = id

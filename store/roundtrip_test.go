@@ -2,6 +2,8 @@ package store
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -139,4 +141,51 @@ func TestSyntheticRoundTrip(t *testing.T) {
 	if d := cmp.Diff(want, got, cmpOpts); d != "" {
 		t.Errorf("Get() mismatch (-want +got):\n%s", d)
 	}
+}
+
+// TestReadsSchemaV1: a database written by itersnap before chunks (schema
+// 1, version 1 records; testdata/store/v1.db) reads as it was, read-only and
+// without migrating, and a take migrates it and adds chunked snapshots.
+func TestReadsSchemaV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	data, err := os.ReadFile("../testdata/store/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []*snapshot.Snapshot{sampleSnapshot(), syntheticSnapshot(40, 5, 200, 1)}
+	check := func(db *DB) {
+		t.Helper()
+		for i, w := range want {
+			w.ID = uint64(i + 1)
+			got, err := db.Get(w.ID)
+			if err != nil {
+				t.Fatalf("Get(%d): %v", w.ID, err)
+			}
+			if d := cmp.Diff(w, got, cmpOpts); d != "" {
+				t.Errorf("Get(%d) mismatch (-want +got):\n%s", w.ID, d)
+			}
+		}
+	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open of a schema 1 database: %v", err)
+	}
+	check(ro)
+	ro.Close()
+
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("read-write Open: %v", err)
+	}
+	defer db.Close()
+	third := syntheticSnapshot(40, 5, 200, 2)
+	if id := mustPut(t, db, third); id != 3 {
+		t.Errorf("new snapshot ID %d, want 3", id)
+	}
+	want = append(want, third)
+	check(db)
+	checkConsistent(t, db)
 }

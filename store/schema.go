@@ -9,7 +9,7 @@ import (
 
 // SchemaVersion is the bucket layout this itersnap writes. A database with
 // a newer one is refused; an older one is migrated on a read-write open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Bucket names, declared once. Snapshot and stack keys are big-endian
 // uint64s from NextSequence, so cursor order is ID order.
@@ -31,6 +31,11 @@ var (
 	// the interning index. Records refer to stacks by the ID (a varint of a
 	// byte or two), not by the 32-byte hash, which would not compress.
 	bucketStackHash = []byte("stackhash")
+	// bucketChunks: chunk ID -> one process's threads, or its fds
+	// (schema 2). Consecutive snapshots that find a process unchanged
+	// refer to the same chunk: on a host where little changes, a snapshot
+	// stores little more than which chunks it is made of.
+	bucketChunks = []byte("chunks")
 )
 
 // migrations[v] upgrades a database at schema version v to v+1. Version 0 is
@@ -38,6 +43,7 @@ var (
 // take was killed between bbolt's initialization and the first commit).
 var migrations = map[uint64]func(*bolt.Tx) error{
 	0: createV1,
+	1: createV2,
 }
 
 func createV1(tx *bolt.Tx) error {
@@ -47,6 +53,13 @@ func createV1(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// createV2 adds process chunks. Version 1 records stay as they are and are
+// still read (decode.go); new records refer to chunks.
+func createV2(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketChunks)
+	return err
 }
 
 // checkSchema refuses files that are not whole itersnap databases, and
@@ -69,12 +82,11 @@ func (db *DB) checkSchema(readOnly bool) error {
 		return nil
 	case version > SchemaVersion:
 		return newError(ErrUnreadable, nil, "database schema version %d is newer than this itersnap supports (%d): upgrade itersnap to read %s", version, SchemaVersion, db.path)
-	case readOnly && version == 0:
-		// Nothing written yet; the readers treat missing buckets as no
-		// snapshots.
-		return nil
 	case readOnly:
-		return newError(ErrUnreadable, nil, "database %s has schema version %d, older than this itersnap reads (%d): open it once read-write (itersnap take) to migrate it", db.path, version, SchemaVersion)
+		// Every older layout is readable as it is (readers treat missing
+		// buckets as empty), so a copy of an old database can be looked
+		// at without write access; only a writer migrates.
+		return nil
 	}
 	return db.update(func(tx *bolt.Tx) error {
 		version, err := db.schemaVersion(tx)

@@ -1,16 +1,18 @@
 package store
 
 import (
-	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/itersnap/itersnap/snapshot"
 )
 
-// The synthetic host: 2,000 threads with 50 distinct 10-frame stacks and
-// 15,000 fds, mostly sockets and pipes.
+// The synthetic busy host: 2,000 threads with 50 distinct 10-frame stacks
+// and 15,000 fds, mostly sockets and pipes.
 const (
 	synthThreads = 2000
 	synthStacks  = 50
@@ -27,20 +29,203 @@ func dbSize(t testing.TB, db *DB) int64 {
 	return size
 }
 
-// valueSizes returns the stored sizes of one snapshot's metadata and record.
-func valueSizes(t testing.TB, db *DB, id uint64) (meta, record, body int) {
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		meta = len(tx.Bucket(bucketSnapMeta).Get(idKey(id)))
-		v := tx.Bucket(bucketRecords).Get(idKey(id))
-		record = len(v)
-		_, b, err := decodeRecord(v)
-		body = len(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+// idleHost is the host the storage target is set for: about 300 threads
+// and 3,000 fds, taken every minute, with little changing. Each minute
+// (step):
+//   - every thread has a 50% chance of having run (its switch count grows);
+//   - 3% of threads are caught somewhere else (another stack and state);
+//   - two processes open or close a socket;
+//   - a kernel worker thread exits and a new one starts every 5 minutes;
+//   - a service restarts (new pid, new start time, new fds) every 30.
+type idleHost struct {
+	rnd       *rand.Rand
+	minute    int
+	stacks    []snapshot.Stack
+	procs     []*idleProcess
+	nextID    uint32
+	nextInode uint64
+}
+
+type idleProcess struct {
+	pid, ppid uint32
+	comm      string
+	start     uint64
+	threads   []idleThread
+	files     []snapshot.File
+}
+
+type idleThread struct {
+	tid      uint32
+	state    uint32
+	stack    int32
+	switches uint64
+}
+
+func newIdleHost() *idleHost {
+	h := &idleHost{rnd: rand.New(rand.NewPCG(7, 11)), nextID: 1000, nextInode: 20_000}
+	funcs := []string{"schedule", "schedule_hrtimeout_range", "ep_poll", "do_epoll_wait", "__x64_sys_epoll_wait",
+		"futex_wait_queue", "futex_wait", "do_futex", "__x64_sys_futex", "do_sys_poll", "__x64_sys_poll",
+		"unix_stream_read_generic", "sock_read_iter", "vfs_read", "ksys_read", "worker_thread", "kthread",
+		"ret_from_fork", "smpboot_thread_fn", "rcu_gp_kthread", "do_select", "core_sys_select", "pipe_read"}
+	for range 60 {
+		st := make(snapshot.Stack, 6+h.rnd.IntN(6))
+		for j := range st {
+			f := funcs[h.rnd.IntN(len(funcs))]
+			st[j] = fmt.Sprintf("%s+0x%x/0x%x", f, h.rnd.IntN(0x200), 0x200+h.rnd.IntN(0x200))
+		}
+		h.stacks = append(h.stacks, st)
 	}
-	return meta, record, body
+	// 110 processes: 80 kernel threads, 30 services with 7 threads and
+	// 100 fds on average.
+	for i := range 110 {
+		h.procs = append(h.procs, h.newProcess(i < 80))
+	}
+	return h
+}
+
+func (h *idleHost) newProcess(kernel bool) *idleProcess {
+	h.nextID += 1 + uint32(h.rnd.IntN(50))
+	p := &idleProcess{pid: h.nextID, ppid: 1, start: uint64(h.minute)*60e9 + h.rnd.Uint64N(60e9)}
+	nthreads, nfds := 1, 0
+	if kernel {
+		p.ppid, p.comm = 2, fmt.Sprintf("kworker/%d:%d", h.rnd.IntN(4), h.rnd.IntN(3))
+	} else {
+		p.comm = []string{"sshd", "systemd-journal", "cron", "nginx", "postgres", "containerd", "node_exporter", "rsyslogd"}[h.rnd.IntN(8)]
+		nthreads, nfds = 1+h.rnd.IntN(13), 20+h.rnd.IntN(160)
+	}
+	for i := range nthreads {
+		p.threads = append(p.threads, idleThread{tid: p.pid + uint32(i), state: snapshot.TaskInterruptible,
+			stack: int32(h.rnd.IntN(len(h.stacks))), switches: h.rnd.Uint64N(1_000_000)})
+	}
+	h.nextID += uint32(nthreads)
+	for fd := range nfds {
+		p.files = append(p.files, h.newFile(p.pid, uint32(fd)))
+	}
+	return p
+}
+
+// newFile opens an fd. Sockets and pipes are numbered from one counter for
+// the whole host (the kernel's get_next_ino), so a process's fds opened
+// together have inodes close together, with other processes' in between.
+func (h *idleHost) newFile(pid, fd uint32) snapshot.File {
+	f := snapshot.File{PID: pid, FD: fd, Flags: 0o2000002, Dev: 8}
+	h.nextInode += 1 + h.rnd.Uint64N(40)
+	switch r := h.rnd.IntN(10); {
+	case fd < 3:
+		f.Mode, f.Dev, f.Inode, f.Path = 0o20666, 5, 4, "/dev/null"
+	case r < 5:
+		f.Mode, f.Inode = 0o140777, h.nextInode
+		f.Path = fmt.Sprintf("socket:[%d]", f.Inode)
+	case r < 7:
+		f.Mode, f.Dev, f.Inode = 0o10600, 14, h.nextInode
+		f.Path = fmt.Sprintf("pipe:[%d]", f.Inode)
+	case r < 8:
+		f.Mode, f.Dev, f.Inode, f.Path = 0o600, 15, 2070, "anon_inode:[eventpoll]"
+	default:
+		f.Mode, f.Dev, f.Inode = 0o100644, 0xfd01, h.rnd.Uint64N(2_000_000)
+		f.Path = fmt.Sprintf("/var/lib/app/data/%d.log", f.Inode)
+	}
+	return f
+}
+
+func (h *idleHost) step() {
+	h.minute++
+	for _, p := range h.procs {
+		for i := range p.threads {
+			t := &p.threads[i]
+			if h.rnd.IntN(2) == 0 {
+				t.switches += 1 + h.rnd.Uint64N(200)
+			}
+			if h.rnd.IntN(100) < 3 {
+				t.stack = int32(h.rnd.IntN(len(h.stacks)))
+				t.state = []uint32{snapshot.TaskInterruptible, snapshot.TaskRunning}[h.rnd.IntN(2)]
+			}
+		}
+	}
+	for range 2 {
+		p := h.procs[80+h.rnd.IntN(len(h.procs)-80)]
+		if len(p.files) > 10 && h.rnd.IntN(2) == 0 {
+			p.files = p.files[:len(p.files)-1]
+		} else {
+			p.files = append(p.files, h.newFile(p.pid, uint32(len(p.files))))
+		}
+	}
+	if h.minute%5 == 0 {
+		h.procs[h.rnd.IntN(80)] = h.newProcess(true)
+	}
+	if h.minute%30 == 0 {
+		h.procs[80+h.rnd.IntN(len(h.procs)-80)] = h.newProcess(false)
+	}
+}
+
+func (h *idleHost) snapshot() *snapshot.Snapshot {
+	s := &snapshot.Snapshot{
+		Meta: snapshot.Meta{
+			Time:      time.Unix(1_700_000_000+int64(h.minute)*60, 0).UTC(),
+			Hostname:  "web-3.prod.example.com",
+			Kernel:    "6.8.0-45-generic",
+			BootID:    "0f6c1a9e-6a1c-4f5e-9d7e-2f2b1f6c3e21",
+			Collector: "bpf",
+			Duration:  21*time.Millisecond + time.Duration(h.rnd.IntN(5_000_000)),
+		},
+		Stacks: h.stacks,
+	}
+	for _, p := range h.procs {
+		for _, t := range p.threads {
+			s.Tasks = append(s.Tasks, snapshot.Task{PID: p.pid, TID: t.tid, PPID: p.ppid, Comm: p.comm,
+				State: t.state, StartTime: p.start, Switches: t.switches, UID: 0, NoFileLimit: 1024, Stack: t.stack})
+		}
+		s.Files = append(s.Files, p.files...)
+	}
+	s.Sort()
+	s.Finish()
+	return s
+}
+
+// idleHostBytes stores n minutes of the idle host and returns the database
+// size over n: the first snapshot's cost amortized with the rest.
+func idleHostBytes(t testing.TB, n int) (perSnapshot int64, first *snapshot.Snapshot) {
+	db := openTestDB(t)
+	h := newIdleHost()
+	for i := range n {
+		if i > 0 {
+			h.step()
+		}
+		s := h.snapshot()
+		if i == 0 {
+			first = s
+		}
+		mustPut(t, db, s)
+	}
+	return dbSize(t, db) / int64(n), first
+}
+
+// TestIdleHostSize measures the storage target: under 4 KB per snapshot of
+// a 300-thread, 3,000-fd host taken every minute for 100 minutes. The size
+// is deterministic (a seeded model, bbolt's page layout). Measured: 4,505
+// bytes, over the target (see the README: about 850 of them are records
+// bbolt's leaf splits leave half-empty pages around); the bound catches an
+// encoding that gets worse.
+func TestIdleHostSize(t *testing.T) {
+	per, first := idleHostBytes(t, 100)
+	t.Logf("idle host (%d threads, %d processes, %d fds): %d bytes per snapshot over 100 snapshots",
+		first.Meta.Threads, first.Meta.Processes, first.Meta.FDs, per)
+	if first.Meta.Threads < 250 || first.Meta.Threads > 350 || first.Meta.FDs < 2500 || first.Meta.FDs > 3500 {
+		t.Errorf("the model drifted from ~300 threads and ~3,000 fds: %d and %d", first.Meta.Threads, first.Meta.FDs)
+	}
+	if per > 4600 {
+		t.Errorf("%d bytes per snapshot, want at most 4,600 (measured 4,505)", per)
+	}
+}
+
+// BenchmarkIdleHostSize reports the idle host's bytes per snapshot:
+// go test -run '^$' -bench IdleHostSize ./store
+func BenchmarkIdleHostSize(b *testing.B) {
+	var per int64
+	for b.Loop() {
+		per, _ = idleHostBytes(b, 100)
+	}
+	b.ReportMetric(float64(per), "bytes/snapshot")
 }
 
 // TestSnapshotSize logs what one more snapshot of a busy host costs. It
@@ -51,17 +236,15 @@ func TestSnapshotSize(t *testing.T) {
 	mustPut(t, db, syntheticSnapshot(synthThreads, synthStacks, synthFDs, 0))
 	start := dbSize(t, db)
 	const more = 30
-	var last uint64
 	for i := uint64(1); i <= more; i++ {
-		last = mustPut(t, db, syntheticSnapshot(synthThreads, synthStacks, synthFDs, i))
+		mustPut(t, db, syntheticSnapshot(synthThreads, synthStacks, synthFDs, i))
 	}
 	growth := (dbSize(t, db) - start) / more
-	meta, record, body := valueSizes(t, db, last)
-	asJSON, _ := json.Marshal(syntheticSnapshot(synthThreads, synthStacks, synthFDs, 0))
-	t.Logf("%d threads, %d stacks, %d fds: database grows %d bytes per snapshot; values: meta %d + record %d (body %d before flate); the snapshot as JSON is %d bytes",
-		synthThreads, synthStacks, synthFDs, growth, meta, record, body, len(asJSON))
-	if growth > 150_000 {
-		t.Errorf("database grows %d bytes per snapshot, want well under 150 kB", growth)
+	t.Logf("%d threads, %d stacks, %d fds: database grows %d bytes per snapshot", synthThreads, synthStacks, synthFDs, growth)
+	// Every process's fds change between these synthetic takes, so chunks
+	// cannot be reused: this is the worst case of the chunked layout.
+	if growth > 200_000 {
+		t.Errorf("database grows %d bytes per snapshot, want well under 200 kB", growth)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,11 +15,44 @@ import (
 	"github.com/itersnap/itersnap/snapshot"
 )
 
-// cmpOpts is the package's one set of comparison options. Order is compared
-// as is: the store must give records back in the order it got them, since
-// Task.Stack indexes Stacks. time.Time compares with its Equal method.
+// cmpOpts is the package's one set of comparison options. Get gives
+// records back grouped by process in pid order and numbers stacks in the
+// order tasks first use them, so snapshots are compared through canonical:
+// what each task's stack is, not where it sits in Stacks. time.Time
+// compares with its Equal method.
 var cmpOpts = cmp.Options{
 	cmpopts.EquateEmpty(),
+	cmp.Transformer("canonical", canonical),
+}
+
+type canonicalTask struct {
+	snapshot.Task
+	Frames snapshot.Stack
+}
+
+type canonicalSnapshot struct {
+	ID    uint64
+	Meta  snapshot.Meta
+	Tasks []canonicalTask
+	Files []snapshot.File
+}
+
+func canonical(s *snapshot.Snapshot) canonicalSnapshot {
+	if s == nil {
+		return canonicalSnapshot{}
+	}
+	c := canonicalSnapshot{ID: s.ID, Meta: s.Meta, Files: slices.Clone(s.Files)}
+	for _, t := range s.Tasks {
+		frames := s.StackOf(t)
+		t.Stack = min(t.Stack, 0) // where it is in Stacks is no matter, Frames says
+		if t.Stack < 0 {
+			t.Stack = -1 // every negative index means "no stack"
+		}
+		c.Tasks = append(c.Tasks, canonicalTask{Task: t, Frames: frames})
+	}
+	slices.SortStableFunc(c.Tasks, func(a, b canonicalTask) int { return int(a.PID) - int(b.PID) })
+	slices.SortStableFunc(c.Files, func(a, b snapshot.File) int { return int(a.PID) - int(b.PID) })
+	return c
 }
 
 // openTestDB opens a read-write database under t.TempDir(). Cleanup runs

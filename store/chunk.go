@@ -1,0 +1,266 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// A chunk is one process's threads, or a range of its fds, stored once for
+// as long as consecutive snapshots find it unchanged (see encode.go).
+// Threads and fds go apart, and fds in ranges of fdsPerChunk numbers,
+// because they change apart: a process that opens a socket must not store
+// its threads and all its other fds again.
+//
+// What a thread is doing (state, stack, switch count) changes between takes
+// even when nothing else does, so it is not part of a chunk's content: a
+// thread chunk keeps it as of the take that stored the chunk (the base), and
+// each record stores how far its threads have moved on from there, which
+// for a thread that is where it was is a run of zeros.
+type chunk struct {
+	key   chunkKey
+	tasks []snapshot.Task // without State, Stack and Switches: see doing
+	doing []doing         // per task
+	files []snapshot.File
+}
+
+// doing is the part of a thread that changes from take to take.
+type doing struct {
+	state    uint32
+	stack    uint64 // 0 for none, else the database stack ID + 1
+	switches uint64
+}
+
+// fdsPerChunk is how many fd numbers one fd chunk covers: a process that
+// opens a socket stores again only the chunk with that fd number. Smaller
+// chunks cost more chunk references in every record.
+const fdsPerChunk = 64
+
+// chunkKey names "the same process's threads (or fds in one range)" across
+// snapshots.
+type chunkKey struct {
+	pid uint32
+	fds uint32 // fd number / fdsPerChunk, or threadChunk
+}
+
+// threadChunk is the chunkKey.fds of a thread chunk; it sorts first.
+const threadChunk = ^uint32(0)
+
+func (k chunkKey) compare(o chunkKey) int {
+	if k.pid != o.pid {
+		return int(k.pid) - int(o.pid)
+	}
+	return int(k.fds+1) - int(o.fds+1) // threadChunk+1 wraps to 0
+}
+
+// splitChunks groups s's records by process, in pid order: each process's
+// threads, then its fds in ranges of fdsPerChunk numbers (an empty range has
+// no chunk); within a chunk, records keep their order. dbStackIDs maps
+// s.Stacks indexes to database stack IDs.
+func splitChunks(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
+	byKey := map[chunkKey]*chunk{}
+	var keys []chunkKey
+	get := func(k chunkKey) *chunk {
+		c := byKey[k]
+		if c == nil {
+			c = &chunk{key: k}
+			byKey[k] = c
+			keys = append(keys, k)
+		}
+		return c
+	}
+	for _, t := range s.Tasks {
+		c := get(chunkKey{t.PID, threadChunk})
+		d := doing{state: t.State, switches: t.Switches}
+		if t.Stack >= 0 {
+			d.stack = dbStackIDs[t.Stack] + 1
+		}
+		t.State, t.Stack, t.Switches = 0, -1, 0
+		c.tasks = append(c.tasks, t)
+		c.doing = append(c.doing, d)
+	}
+	for _, f := range s.Files {
+		c := get(chunkKey{f.PID, f.FD / fdsPerChunk})
+		c.files = append(c.files, f)
+	}
+	slices.SortFunc(keys, chunkKey.compare)
+	out := make([]chunk, len(keys))
+	for i, k := range keys {
+		out[i] = *byKey[k]
+	}
+	return out
+}
+
+// body is the chunk's content: what must be equal for a snapshot to reuse
+// a stored chunk.
+func (c chunk) body() []byte {
+	var e encoder
+	encodeTables(&e, c.tasks, c.files, false)
+	return e.buf
+}
+
+// value returns c's chunks value, with what its threads are doing now as
+// the base.
+func (c chunk) value(p *packer, body []byte) []byte {
+	var head encoder
+	head.uvarint(uint64(c.key.pid))
+	head.uvarint(uint64(c.key.fds + 1)) // a thread chunk is 0
+	head.uvarint(uint64(len(c.doing)))
+	for _, d := range c.doing {
+		head.uvarint(uint64(d.state))
+	}
+	for _, d := range c.doing {
+		head.uvarint(d.stack)
+	}
+	for _, d := range c.doing {
+		head.uvarint(d.switches)
+	}
+	e := encoder{buf: []byte{encChunk}}
+	e.uvarint(uint64(len(head.buf)))
+	e.buf = append(e.buf, head.buf...)
+	p.pack(&e, body)
+	return e.buf
+}
+
+// chunkHead is what can be read of a stored chunk without inflating it.
+type chunkHead struct {
+	key  chunkKey
+	base []doing
+	body []byte // packed
+}
+
+func decodeChunkHead(v []byte) (chunkHead, error) {
+	head, body, err := splitTable(v, encChunk)
+	if err != nil {
+		return chunkHead{}, err
+	}
+	h := chunkHead{body: body}
+	d := decoder{buf: head}
+	h.key.pid = d.uint32()
+	h.key.fds = d.uint32() - 1
+	h.base = make([]doing, d.count())
+	for i := range h.base {
+		h.base[i].state = d.uint32()
+	}
+	for i := range h.base {
+		h.base[i].stack = d.uvarint()
+	}
+	for i := range h.base {
+		h.base[i].switches = d.uvarint()
+	}
+	return h, d.done()
+}
+
+// decodeChunk decodes a chunks value, checking that its records belong to
+// its key; doing is the base.
+func decodeChunk(v []byte, u *unpacker) (chunk, error) {
+	h, err := decodeChunkHead(v)
+	if err != nil {
+		return chunk{}, err
+	}
+	body, err := u.unpack(h.body)
+	if err != nil {
+		return chunk{}, err
+	}
+	c := chunk{key: h.key, doing: h.base}
+	if c.tasks, c.files, err = decodeTables(body, 0, false); err != nil {
+		return chunk{}, err
+	}
+	switch {
+	case h.key.fds == threadChunk && (len(c.tasks) == 0 || len(c.files) > 0),
+		h.key.fds != threadChunk && (len(c.files) == 0 || len(c.tasks) > 0):
+		return chunk{}, fmt.Errorf("chunk %v holds %d threads and %d fds", h.key, len(c.tasks), len(c.files))
+	case len(c.tasks) != len(h.base):
+		return chunk{}, fmt.Errorf("%d base states for %d threads", len(h.base), len(c.tasks))
+	}
+	for _, t := range c.tasks {
+		if t.PID != h.key.pid {
+			return chunk{}, fmt.Errorf("thread of pid %d in a chunk of pid %d", t.PID, h.key.pid)
+		}
+	}
+	for _, f := range c.files {
+		if f.PID != h.key.pid || f.FD/fdsPerChunk != h.key.fds {
+			return chunk{}, fmt.Errorf("fd %d of pid %d in chunk %v", f.FD, f.PID, h.key)
+		}
+	}
+	return c, nil
+}
+
+// storedChunk is a chunk of the latest snapshot.
+type storedChunk struct {
+	id uint64
+	chunkHead
+}
+
+// latestChunks returns the chunks of the latest snapshot by key: what a new
+// snapshot of a host where little changed can refer to again.
+func latestChunks(tx *bolt.Tx) (map[chunkKey]storedChunk, error) {
+	out := map[chunkKey]storedChunk{}
+	k, v := tx.Bucket(bucketRecords).Cursor().Last()
+	if k == nil || len(v) == 0 || v[0] != encRecord {
+		return out, nil // none yet, or a version 1 record: no chunks
+	}
+	r, err := decodeRecordHead(v)
+	if err != nil {
+		return nil, fmt.Errorf("latest record: %w", err)
+	}
+	chunks := tx.Bucket(bucketChunks)
+	for _, id := range r.chunkIDs {
+		cv := chunks.Get(idKey(id))
+		if cv == nil {
+			return nil, fmt.Errorf("latest record: chunk %d is missing", id)
+		}
+		h, err := decodeChunkHead(cv)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", id, err)
+		}
+		out[h.key] = storedChunk{id, h}
+	}
+	return out, nil
+}
+
+// storeChunks returns the chunk ID and the base of each of chunks: the
+// latest snapshot's chunk with the same key when its content is the same,
+// else a new chunk.
+func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, err error) {
+	b := tx.Bucket(bucketChunks)
+	if b == nil {
+		return nil, nil, errors.New("chunk bucket missing")
+	}
+	b.FillPercent = appendFill
+	latest, err := latestChunks(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids = make([]uint64, len(chunks))
+	bases = make([][]doing, len(chunks))
+	var p packer
+	var u unpacker
+	for i, c := range chunks {
+		body := c.body()
+		if old, ok := latest[c.key]; ok && len(old.base) == len(c.doing) {
+			oldBody, err := u.unpack(old.body)
+			if err != nil {
+				return nil, nil, fmt.Errorf("chunk %d: %w", old.id, err)
+			}
+			if bytes.Equal(oldBody, body) {
+				ids[i], bases[i] = old.id, old.base
+				continue
+			}
+		}
+		id, err := b.NextSequence()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := b.Put(idKey(id), c.value(&p, body)); err != nil {
+			return nil, nil, err
+		}
+		ids[i], bases[i] = id, c.doing
+	}
+	return ids, bases, nil
+}

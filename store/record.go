@@ -1,0 +1,163 @@
+package store
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// recordHead is what can be read of a version 2 record without inflating
+// it: enough for retention to know which chunks and stacks are in use.
+type recordHead struct {
+	chunkIDs []uint64 // ascending: small deltas, whatever the pids
+	stackIDs []uint64 // ascending: the stacks the snapshot's threads are in
+	columns  []byte   // packed
+}
+
+// encodeRecord returns the records value of a snapshot made of chunks,
+// stored as ids, whose threads' doing is stored in the chunks as bases.
+func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing) []byte {
+	// In ID order: a snapshot mostly reuses chunks stored together by
+	// earlier takes. The chunks' keys put them back in pid order.
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(ids[a], ids[b]) })
+	sortedIDs := make([]uint64, len(ids))
+	sortedChunks := make([]chunk, len(ids))
+	sortedBases := make([][]doing, len(ids))
+	for i, j := range order {
+		sortedIDs[i], sortedChunks[i], sortedBases[i] = ids[j], chunks[j], bases[j]
+	}
+	ids, chunks, bases = sortedIDs, sortedChunks, sortedBases
+
+	var stackIDs []uint64
+	n := 0
+	for _, c := range chunks {
+		for _, d := range c.doing {
+			if d.stack != 0 {
+				stackIDs = append(stackIDs, d.stack-1)
+			}
+		}
+		n += len(c.doing)
+	}
+	slices.Sort(stackIDs)
+	stackIDs = slices.Compact(stackIDs)
+
+	// Columns of differences from the base, so a thread that is where it
+	// was is three zeros, and a host where little changed is mostly zeros.
+	var col encoder
+	col.uvarint(uint64(n))
+	for i, c := range chunks {
+		for j, d := range c.doing {
+			col.varint(int64(d.state) - int64(bases[i][j].state))
+		}
+	}
+	for i, c := range chunks {
+		for j, d := range c.doing {
+			col.varint(int64(d.stack - bases[i][j].stack))
+		}
+	}
+	for i, c := range chunks {
+		for j, d := range c.doing {
+			col.varint(int64(d.switches - bases[i][j].switches))
+		}
+	}
+
+	tables := append(idTable(ids), idTable(stackIDs)...)
+	e := encoder{buf: []byte{encRecord}}
+	e.uvarint(uint64(len(tables)))
+	e.buf = append(e.buf, tables...)
+	var p packer
+	p.pack(&e, col.buf)
+	return e.buf
+}
+
+func decodeRecordHead(v []byte) (recordHead, error) {
+	tables, columns, err := splitTable(v, encRecord)
+	if err != nil {
+		return recordHead{}, err
+	}
+	d := decoder{buf: tables}
+	r := recordHead{chunkIDs: readIDs(&d), stackIDs: readIDs(&d), columns: columns}
+	return r, d.done()
+}
+
+// decodeRecord fills s's records from a version 2 record and the chunks
+// and stacks it refers to.
+func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
+	r, err := decodeRecordHead(v)
+	if err != nil {
+		return err
+	}
+	var u, uc unpacker
+	columns, err := uc.unpack(r.columns)
+	if err != nil {
+		return fmt.Errorf("thread columns: %w", err)
+	}
+	// The columns follow the table's order: the threads of each chunk,
+	// chunk by chunk.
+	chunks := make([]chunk, len(r.chunkIDs))
+	threads := 0
+	for i, id := range r.chunkIDs {
+		cv := lookup(bucketChunks, id)
+		if cv == nil {
+			return fmt.Errorf("chunk %d is missing", id)
+		}
+		if chunks[i], err = decodeChunk(cv, &u); err != nil {
+			return fmt.Errorf("chunk %d: %w", id, err)
+		}
+		threads += len(chunks[i].tasks)
+	}
+	d := decoder{buf: columns}
+	if n := d.count(); n != threads && d.err == nil {
+		return fmt.Errorf("%d thread states for %d threads", n, threads)
+	}
+	for _, c := range chunks {
+		for j := range c.tasks {
+			c.tasks[j].State = c.doing[j].state + uint32(d.varint())
+		}
+	}
+	refs := map[*snapshot.Task]uint64{}
+	for _, c := range chunks {
+		for j := range c.tasks {
+			refs[&c.tasks[j]] = c.doing[j].stack + uint64(d.varint())
+		}
+	}
+	for _, c := range chunks {
+		for j := range c.tasks {
+			c.tasks[j].Switches = c.doing[j].switches + uint64(d.varint())
+		}
+	}
+	if err := d.done(); err != nil {
+		return fmt.Errorf("thread columns: %w", err)
+	}
+
+	// Back in pid order. Stacks are numbered in the order tasks use them.
+	slices.SortStableFunc(chunks, func(a, b chunk) int { return a.key.compare(b.key) })
+	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
+	for _, c := range chunks {
+		for j := range c.tasks {
+			t := &c.tasks[j]
+			ref := refs[t]
+			t.Stack = -1
+			if ref != 0 {
+				// Retention keeps the stacks the table lists: one
+				// outside it may be gone, or reused.
+				if _, listed := slices.BinarySearch(r.stackIDs, ref-1); !listed {
+					return fmt.Errorf("thread %d: stack %d is not in the record's table", t.TID, ref-1)
+				}
+				if t.Stack, err = stacks.load(ref - 1); err != nil {
+					return err
+				}
+			}
+			s.Tasks = append(s.Tasks, *t)
+		}
+		s.Files = append(s.Files, c.files...)
+	}
+	s.Stacks = stacks.stacks
+	return nil
+}
