@@ -63,27 +63,35 @@ func txLookup(tx *bolt.Tx) lookupFunc {
 func (db *DB) List() ([]Entry, error) {
 	var entries []Entry
 	err := db.view(func(tx *bolt.Tx) error {
-		metas := tx.Bucket(bucketSnapMeta)
-		if metas == nil {
-			return nil
-		}
-		return metas.ForEach(func(k, v []byte) error {
-			id, ok := keyID(k)
-			if !ok {
-				return db.corrupt(fmt.Errorf("snapshot key of %d bytes", len(k)))
-			}
-			meta, err := decodeMeta(v)
-			if err != nil {
-				return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
-			}
-			entries = append(entries, Entry{ID: id, Meta: meta})
-			return nil
-		})
+		var err error
+		entries, err = db.entries(tx)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return entries, nil
+}
+
+func (db *DB) entries(tx *bolt.Tx) ([]Entry, error) {
+	var entries []Entry
+	metas := tx.Bucket(bucketSnapMeta)
+	if metas == nil {
+		return nil, nil
+	}
+	err := metas.ForEach(func(k, v []byte) error {
+		id, ok := keyID(k)
+		if !ok {
+			return db.corrupt(fmt.Errorf("snapshot key of %d bytes", len(k)))
+		}
+		meta, err := decodeMeta(v)
+		if err != nil {
+			return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
+		}
+		entries = append(entries, Entry{ID: id, Meta: meta})
+		return nil
+	})
+	return entries, err
 }
 
 // corrupt wraps a decoding failure as ErrUnreadable naming the file. A value

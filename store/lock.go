@@ -30,6 +30,19 @@ type opener struct {
 }
 
 func (o *opener) open(name string, flag int, perm os.FileMode) (*os.File, error) {
+	for {
+		f, err := o.openOnce(name, flag, perm)
+		if err != errReplaced {
+			return f, err
+		}
+	}
+}
+
+// errReplaced: the file was renamed over (compact) while this open waited
+// for its lock; the lock is on a file nobody will read again.
+var errReplaced = errors.New("replaced while waiting for the lock")
+
+func (o *opener) openOnce(name string, flag int, perm os.FileMode) (*os.File, error) {
 	created := false
 	var f *os.File
 	var err error
@@ -50,6 +63,12 @@ func (o *opener) open(name string, flag int, perm os.FileMode) (*os.File, error)
 	if err := o.lockNonEmpty(f, created); err != nil {
 		f.Close()
 		return nil, err
+	}
+	now, err := os.Stat(name)
+	locked, ferr := f.Stat()
+	if err == nil && ferr == nil && !os.SameFile(now, locked) {
+		f.Close()
+		return nil, errReplaced
 	}
 	o.file = f
 	return f, nil

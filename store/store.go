@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -67,6 +68,9 @@ func Open(path string, opts Options) (*DB, error) {
 		timeout = DefaultTimeout
 	}
 	if !opts.ReadOnly {
+		if err := checkSymlink(path); err != nil {
+			return nil, err
+		}
 		// MkdirAll leaves existing directories (and their modes) alone.
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, newError(ErrUnreadable, err, "cannot create the directory for database %s: %v (run as root, or set --db / ITERSNAP_DB)", path, pathErr(err))
@@ -83,6 +87,22 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkSymlink refuses to write through a symlink that another user owns:
+// root running take with --db /tmp/x, where someone planted /tmp/x -> a
+// file of root's, would otherwise write root's database over that file.
+// (A symlink of the writer's own is fine.)
+func checkSymlink(path string) error {
+	info, err := os.Lstat(path)
+	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
+		return nil // missing or not a symlink: the open says what is wrong
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if ok && int(st.Uid) != os.Geteuid() {
+		return newError(ErrUnreadable, nil, "database %s is a symlink owned by uid %d, not by this user: refusing to write through it (point --db at the real file)", path, st.Uid)
+	}
+	return nil
 }
 
 // openBolt opens the bbolt file, turning a bbolt panic or a memory fault (a
