@@ -54,6 +54,10 @@ func (db *DB) CopyTo(path string, ids []uint64) error {
 // the lock on the old file finds it replaced and opens the new one
 // (opener.open).
 func Compact(path string, opts Options) (before, after int64, err error) {
+	if _, err := os.Stat(path); err != nil {
+		// A read-write open would create it: compacting nothing is a mistake.
+		return 0, 0, openError(path, true, opts.Timeout, err)
+	}
 	opts.ReadOnly = false
 	db, err := Open(path, opts)
 	if err != nil {

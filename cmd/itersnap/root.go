@@ -25,6 +25,16 @@ type globalOptions struct {
 
 func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
 	g := &globalOptions{stderr: stderr}
+	lockDefault := store.DefaultTimeout
+	var envErr error
+	if env := getenv("ITERSNAP_LOCK_TIMEOUT"); env != "" {
+		d, err := time.ParseDuration(env)
+		if err != nil || d <= 0 {
+			envErr = usagef("ITERSNAP_LOCK_TIMEOUT=%q: want a duration above zero, like 5s or 1m", env)
+		} else {
+			lockDefault = d
+		}
+	}
 	root := &cobra.Command{
 		Use:   "itersnap",
 		Short: "Snapshot and compare what a Linux host's kernel is doing",
@@ -37,10 +47,18 @@ blocked tasks and stacks that never change.
   itersnap list                 list snapshots
   itersnap show latest --fds    one snapshot's records
   itersnap diff latest~1 latest findings between two snapshots
+  itersnap forget --keep-within 7d   remove older snapshots
+  itersnap copy 3..7 --to incident.db  snapshots for an incident report
 ` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if envErr != nil && !cmd.Flags().Changed("lock-timeout") {
+				return envErr
+			}
+			if g.lockTimeout <= 0 {
+				return usagef("--lock-timeout %v: want a duration above zero (waiting forever would hang cron jobs)", g.lockTimeout)
+			}
 			return checkFormat(g.format)
 		},
 	}
@@ -57,16 +75,20 @@ blocked tasks and stacks that never change.
 	pf.StringVar(&g.db, "db", dbDefault, "database `FILE` (default: $ITERSNAP_DB, else "+defaultDB+")")
 	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines)")
 	pf.StringVarP(&g.output, "output", "o", "", "write records to `FILE` instead of stdout")
-	pf.DurationVar(&g.lockTimeout, "lock-timeout", store.DefaultTimeout, "how long to wait for the database lock before exit 11")
+	pf.DurationVar(&g.lockTimeout, "lock-timeout", lockDefault, "how long to wait for the database lock before exit 11 (default: $ITERSNAP_LOCK_TIMEOUT, else 5s)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
 	// The usage line already says where the default comes from.
 	pf.Lookup("db").DefValue = ""
+	pf.Lookup("lock-timeout").DefValue = "0s"
 
 	root.AddCommand(
 		newTakeCmd(g),
 		newListCmd(g),
 		newShowCmd(g),
 		newDiffCmd(g),
+		newForgetCmd(g),
+		newCompactCmd(g),
+		newCopyCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type takeOptions struct {
 	pids      []uint
 	label     string
 	collector string
+	keep      retention
 }
 
 const (
@@ -33,7 +35,7 @@ const (
 func newTakeCmd(g *globalOptions) *cobra.Command {
 	o := &takeOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "take [--comm NAME]... [--pid PID]... [--label TEXT]",
+		Use:   "take [--comm NAME]... [--pid PID]... [--label TEXT] [--keep-last N] [--keep-within DURATION]",
 		Short: "Record a snapshot and print its ID",
 		Long: `Record one snapshot of every thread's kernel stack and every process's open
 fds, and print its ID alone on stdout. Quiet on success, so cron mails
@@ -47,6 +49,9 @@ The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
 kernel BTF and Linux 5.12 or newer. With --collector auto (the default) a
 take that cannot load BPF falls back to reading /proc, with one warning line
 on stderr; --collector procfs asks for that without the warning.
+
+--keep-last and --keep-within apply retention (as itersnap forget) after
+the snapshot is stored, in the same run: the new snapshot is always kept.
 ` + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -58,6 +63,7 @@ on stderr; --collector procfs asks for that without the warning.
 	f.UintSliceVar(&o.pids, "pid", nil, "keep only process `PID` (repeatable)")
 	f.StringVar(&o.label, "label", "", "free `TEXT` stored with the snapshot")
 	f.StringVar(&o.collector, "collector", collectorAuto, "auto, bpf or procfs")
+	o.keep.bind(cmd, false)
 	return cmd
 }
 
@@ -80,6 +86,10 @@ func (o *takeOptions) filter() (snapshot.Filter, error) {
 
 func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	f, err := o.filter()
+	if err != nil {
+		return err
+	}
+	policy, prune, err := o.keep.policy()
 	if err != nil {
 		return err
 	}
@@ -107,15 +117,22 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	id, err := db.Put(s)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return fmt.Errorf("store snapshot: %w", err)
 	}
-	_, err = fmt.Fprintln(stdout, id)
-	return err
+	if _, err := fmt.Fprintln(stdout, id); err != nil {
+		return err
+	}
+	// Retention after the snapshot is committed, still under the lock: a
+	// failure here loses nothing that was taken.
+	if prune {
+		if _, err := db.Forget(policy, time.Local, false); err != nil {
+			return fmt.Errorf("snapshot %d stored, but retention failed: %w", id, err)
+		}
+	}
+	return db.Close()
 }
 
 func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
