@@ -53,7 +53,7 @@ func parseSymbols(data []byte, chunk []uint64, out map[uint64]string) error {
 			return fmt.Errorf("symbolize: bad line %q", line)
 		}
 		i, err := strconv.Atoi(string(key))
-		if err != nil || i >= len(chunk) {
+		if err != nil || i < 0 || i >= len(chunk) {
 			return fmt.Errorf("symbolize: bad line %q", line)
 		}
 		out[chunk[i]] = string(sym)
