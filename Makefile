@@ -1,5 +1,6 @@
 # itersnap. `make` builds, `make test` runs the tests (as root they load the
-# real BPF programs), `make bench` compares the BPF and procfs collectors.
+# real BPF programs), `make bench` compares the BPF and procfs collectors,
+# `make fuzz` runs each fuzz target for FUZZTIME (10s).
 #
 # The BPF objects (bpf/itersnap_x86_bpfel.{go,o}) are generated and
 # committed, so building needs no clang. `make generate` rebuilds them and
@@ -10,7 +11,7 @@
 
 GO ?= go
 
-.PHONY: build test bench generate vet clean
+.PHONY: build test bench fuzz generate vet clean
 
 build:
 	$(GO) build -o itersnap ./cmd/itersnap
@@ -25,6 +26,23 @@ vet:
 # and whole takes side by side; prints the ratios and peak RSS.
 bench:
 	$(GO) test -run '^$$' -bench 'Collectors' -benchtime 10x -count 1 ./cmd/itersnap
+
+# Fuzz targets, one package:Target per entry: the one list `make fuzz` and
+# .ci/run go through. `make test` already runs their seeds (testdata/fuzz).
+FUZZ_TARGETS = \
+	./bpf:FuzzDecodeTasks \
+	./bpf:FuzzDecodeFiles \
+	./bpf:FuzzParseSymbols
+FUZZTIME ?= 10s
+
+# Runs each fuzz target for FUZZTIME (go test -fuzz takes one at a time). A
+# failing input is saved under the package's testdata/fuzz: commit it with
+# the fix, and it stays a seed.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 generate:
 	$(GO) generate ./bpf

@@ -62,6 +62,13 @@ func (o *Objects) Tasks(fn func(rec *TaskRecord, stack []uint64)) error {
 	if err != nil {
 		return err
 	}
+	return decodeTasks(data, fn)
+}
+
+// decodeTasks walks the task iterator's output: each record followed by its
+// StackBytes of addresses. Input it cannot walk to its end is an error,
+// never a panic (FuzzDecodeTasks).
+func decodeTasks(data []byte, fn func(rec *TaskRecord, stack []uint64)) error {
 	var rec TaskRecord
 	size := int(unsafe.Sizeof(rec))
 	stack := make([]uint64, 0, 128)
@@ -95,6 +102,13 @@ func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
 	if err != nil {
 		return err
 	}
+	return decodeFiles(data, fn)
+}
+
+// decodeFiles walks the task_file iterator's output: each record followed
+// by PathBytes of path when its PathSource is PATH_FOLLOWS. Input it cannot
+// walk to its end is an error, never a panic (FuzzDecodeFiles).
+func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte)) error {
 	var rec FileRecord
 	size := int(unsafe.Sizeof(rec))
 	pseudo := make([]byte, 0, 32)

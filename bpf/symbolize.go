@@ -36,17 +36,27 @@ func (o *Objects) Symbolize(addrs []uint64) (map[uint64]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for line := range bytes.Lines(data) {
-			key, sym, ok := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
-			if !ok {
-				return nil, fmt.Errorf("symbolize: bad line %q", line)
-			}
-			i, err := strconv.Atoi(string(key))
-			if err != nil || i >= len(chunk) {
-				return nil, fmt.Errorf("symbolize: bad line %q", line)
-			}
-			out[chunk[i]] = string(sym)
+		if err := parseSymbols(data, chunk, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// parseSymbols reads the symbolize iterator's output, one "KEY SYMBOL" line
+// per address, KEY indexing chunk, into out. A line it cannot read is an
+// error, never a panic (FuzzParseSymbols).
+func parseSymbols(data []byte, chunk []uint64, out map[uint64]string) error {
+	for line := range bytes.Lines(data) {
+		key, sym, ok := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
+		if !ok {
+			return fmt.Errorf("symbolize: bad line %q", line)
+		}
+		i, err := strconv.Atoi(string(key))
+		if err != nil || i < 0 || i >= len(chunk) {
+			return fmt.Errorf("symbolize: bad line %q", line)
+		}
+		out[chunk[i]] = string(sym)
+	}
+	return nil
 }

@@ -1,0 +1,235 @@
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"unsafe"
+)
+
+var update = flag.Bool("update", false, "rewrite the fuzz seeds in testdata/fuzz from a real run")
+
+// The fuzz targets feed the decoders what the iterators could never write
+// and check that they return an error instead of panicking, and that what
+// they accept is exactly the input: records laid end to end, each followed
+// by the bytes its length field announces.
+//
+// The seeds in testdata/fuzz come from a real run (TestRealRecords with
+// -update) and its truncations; `make fuzz` runs each target briefly.
+
+func FuzzDecodeTasks(f *testing.F) {
+	var rec TaskRecord
+	rec.Tid, rec.Pid = 7, 7
+	for _, n := range []int32{0, -14, 8, 7, 1016, 1 << 30, -1 << 31} {
+		rec.StackBytes = n
+		f.Add(append(raw(&rec), make([]byte, 16)...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var again []byte
+		err := decodeTasks(data, func(rec *TaskRecord, stack []uint64) {
+			if want := max(0, int(rec.StackBytes)) / 8; len(stack) != want {
+				t.Fatalf("tid %d: %d frames for %d stack bytes", rec.Tid, len(stack), rec.StackBytes)
+			}
+			again = append(again, raw(rec)...)
+			for _, a := range stack {
+				again = binary.LittleEndian.AppendUint64(again, a)
+			}
+		})
+		if err == nil && !bytes.Equal(again, data) {
+			t.Fatalf("accepted %d bytes but the records it gave make %d", len(data), len(again))
+		}
+	})
+}
+
+func FuzzDecodeFiles(f *testing.F) {
+	var rec FileRecord
+	rec.Pid, rec.Ino = 7, 12345
+	for _, src := range []itersnapPathSource{itersnapPathSourcePATH_FOLLOWS, itersnapPathSourcePATH_SOCKET, itersnapPathSourcePATH_PIPE, 9} {
+		for _, n := range []int32{0, 4, -36, 1 << 30, -1 << 31} {
+			rec.PathSource, rec.PathBytes = src, n
+			f.Add(append(raw(&rec), "/tmp"...))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var again []byte
+		err := decodeFiles(data, func(rec *FileRecord, path []byte) {
+			again = append(again, raw(rec)...)
+			switch rec.PathSource {
+			case itersnapPathSourcePATH_SOCKET:
+				if want := "socket:[" + strconv.FormatUint(rec.Ino, 10) + "]"; string(path) != want {
+					t.Fatalf("socket path %q, want %q", path, want)
+				}
+			case itersnapPathSourcePATH_PIPE:
+				if want := "pipe:[" + strconv.FormatUint(rec.Ino, 10) + "]"; string(path) != want {
+					t.Fatalf("pipe path %q, want %q", path, want)
+				}
+			default:
+				if (path == nil) != (rec.PathBytes < 0) || len(path) != max(0, int(rec.PathBytes)) {
+					t.Fatalf("path %q for %d path bytes", path, rec.PathBytes)
+				}
+				again = append(again, path...)
+			}
+		})
+		if err == nil && !bytes.Equal(again, data) {
+			t.Fatalf("accepted %d bytes but the records it gave make %d", len(data), len(again))
+		}
+	})
+}
+
+func FuzzParseSymbols(f *testing.F) {
+	f.Add([]byte("0 do_nanosleep+0x87/0x1a0\n1 0xffffffff81000000\n"), uint16(2))
+	f.Add([]byte("2 x\n"), uint16(2))
+	f.Add([]byte("nospace\n"), uint16(1))
+	f.Fuzz(func(t *testing.T, data []byte, n uint16) {
+		chunk := make([]uint64, n)
+		for i := range chunk {
+			chunk[i] = uint64(i) + 1
+		}
+		out := map[uint64]string{}
+		if err := parseSymbols(data, chunk, out); err == nil && len(out) > len(chunk) {
+			t.Fatalf("%d symbols for %d addresses", len(out), len(chunk))
+		}
+	})
+}
+
+// raw is a record's bytes as the iterator writes them.
+func raw[T TaskRecord | FileRecord](rec *T) []byte {
+	return bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(rec)), unsafe.Sizeof(*rec)))
+}
+
+// TestRealRecords decodes this process's real iterator output, and checks
+// that every truncation of it either decodes (when it ends on a record
+// boundary) or fails: a short read is never taken for records. With -update
+// it writes that output and a few truncations as the fuzz seeds.
+func TestRealRecords(t *testing.T) {
+	o := load(t, Filter{PIDs: []uint32{uint32(os.Getpid())}})
+	tasks, err := run(o.objs.DumpTask, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := run(o.objs.DumpFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var taskEnds, fileEnds []int
+	var addrs []uint64
+	end := 0
+	err = decodeTasks(tasks, func(rec *TaskRecord, stack []uint64) {
+		end += int(unsafe.Sizeof(*rec)) + 8*len(stack)
+		taskEnds = append(taskEnds, end)
+		addrs = append(addrs, stack...)
+	})
+	if err != nil || len(taskEnds) == 0 || len(addrs) == 0 {
+		t.Fatalf("decode %d bytes of tasks: %d records, %d addresses, %v", len(tasks), len(taskEnds), len(addrs), err)
+	}
+	end = 0
+	err = decodeFiles(files, func(rec *FileRecord, path []byte) {
+		end += int(unsafe.Sizeof(*rec))
+		if rec.PathSource == itersnapPathSourcePATH_FOLLOWS {
+			end += len(path)
+		}
+		fileEnds = append(fileEnds, end)
+	})
+	if err != nil || len(fileEnds) == 0 {
+		t.Fatalf("decode %d bytes of files: %d records, %v", len(files), len(fileEnds), err)
+	}
+	checkTruncations(t, "tasks", tasks, taskEnds, func(b []byte) error {
+		return decodeTasks(b, func(*TaskRecord, []uint64) {})
+	})
+	checkTruncations(t, "files", files, fileEnds, func(b []byte) error {
+		return decodeFiles(b, func(*FileRecord, []byte) {})
+	})
+
+	// The symbolizer's output for our own stacks, as Symbolize gets it.
+	addrs = addrs[:min(len(addrs), 64)]
+	keys := make([]uint32, len(addrs))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := o.objs.Addrs.BatchUpdate(keys, addrs, nil); err != nil {
+		t.Fatal(err)
+	}
+	syms, err := run(o.objs.Symbolize, o.objs.Addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parseSymbols(syms, addrs, map[uint64]string{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if *update {
+		half := taskEnds[0] + (taskEnds[1]-taskEnds[0])/2 // inside the second record
+		writeSeeds(t, "FuzzDecodeTasks", map[string][]byte{
+			"real":               tasks,
+			"real-one-record":    tasks[:taskEnds[0]],
+			"real-cut-in-header": tasks[:taskEnds[0]+20],
+			"real-cut-in-stack":  tasks[:taskEnds[1]-4],
+			"real-cut-half":      tasks[:half],
+		})
+		writeSeeds(t, "FuzzDecodeFiles", map[string][]byte{
+			"real":               files,
+			"real-one-record":    files[:fileEnds[0]],
+			"real-cut-in-header": files[:fileEnds[0]+20],
+			"real-cut-last":      files[:len(files)-1],
+		})
+		line := bytes.IndexByte(syms, '\n') + 1
+		writeSeeds(t, "FuzzParseSymbols", map[string][]byte{
+			"real":          corpusArg(syms, len(addrs)),
+			"real-cut-line": corpusArg(syms[:line+line/2], len(addrs)),
+			"real-too-few":  corpusArg(syms, 1),
+		})
+	}
+}
+
+// checkTruncations decodes every prefix of data: those ending on a record
+// boundary (ends) must decode, every other one must fail.
+func checkTruncations(t *testing.T, what string, data []byte, ends []int, decode func([]byte) error) {
+	t.Helper()
+	boundary := map[int]bool{0: true}
+	for _, e := range ends {
+		boundary[e] = true
+	}
+	for n := range len(data) {
+		err := decode(data[:n])
+		if boundary[n] && err != nil {
+			t.Errorf("%s cut at record boundary %d: %v", what, n, err)
+		}
+		if !boundary[n] && err == nil {
+			t.Errorf("%s cut at byte %d of %d decoded without error", what, n, len(data))
+		}
+	}
+}
+
+// writeSeeds writes each value as a seed of the fuzz target, in go test's
+// corpus format.
+func writeSeeds(t *testing.T, target string, seeds map[string][]byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range seeds {
+		if !bytes.HasPrefix(v, []byte("go test fuzz v1\n")) {
+			v = corpusBytes(v)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), v, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func corpusBytes(b []byte) []byte {
+	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
+}
+
+// corpusArg is a FuzzParseSymbols seed: the output and the number of
+// addresses it was asked for.
+func corpusArg(b []byte, n int) []byte {
+	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\nuint16(%d)\n", b, n)
+}
