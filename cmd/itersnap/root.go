@@ -41,7 +41,7 @@ blocked tasks and stacks that never change.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return checkFormat(g.format)
+			return checkFormat(cmd, g.format)
 		},
 	}
 	root.SetOut(stdout)
@@ -55,7 +55,7 @@ blocked tasks and stacks that never change.
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.db, "db", dbDefault, "database `FILE` (default: $ITERSNAP_DB, else "+defaultDB+")")
-	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines)")
+	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines); show also "+formatFolded+", "+formatPprof+"; diff also "+formatFoldedDiff)
 	pf.StringVarP(&g.output, "output", "o", "", "write records to `FILE` instead of stdout")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", store.DefaultTimeout, "how long to wait for the database lock before exit 11")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
