@@ -289,24 +289,12 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintln(w)
-	for _, k := range diff.AllKinds {
-		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
-			continue
-		}
-		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", k, r.Count(k), worst(r, k)), " "))
+	counts, lines := summarize(r, opts)
+	for _, c := range counts {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", c.kind, c.count, c.worst), " "))
 	}
-	for _, x := range r.Restarts {
-		if x.OldPID == x.PID {
-			fmt.Fprintf(w, "  restart: pid %d %s was restarted (new start time); its fds were not compared\n", x.PID, x.Comm)
-		} else {
-			fmt.Fprintf(w, "  restart: %s (ppid %d) was restarted as pid %d (was pid %d)\n", x.Comm, x.PPID, x.PID, x.OldPID)
-		}
-	}
-	if r.IdleHidden > 0 {
-		fmt.Fprintf(w, "  (%d idle threads with unchanged stacks hidden: --include-idle shows them)\n", r.IdleHidden)
-	}
-	if r.Count(diff.FDLeak) > 0 && len(r.IDs) == 2 {
-		fmt.Fprintln(w, "  (one diff of two snapshots is a hint; monotonic growth over several snapshots is the evidence)")
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
 	}
 	rows := findingRows(r)
 	for _, k := range diff.AllKinds {
@@ -319,6 +307,41 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 		}
 	}
 	return nil
+}
+
+// kindCount is one line of a diff's summary.
+type kindCount struct {
+	kind  diff.Kind
+	count int
+	worst string
+}
+
+// summarize is what a person reads first, in the table and in the report:
+// per kind of finding the count and the worst one, then lines on restarts,
+// hidden idle threads, and what one diff proves.
+func summarize(r *diff.Report, opts diff.Options) ([]kindCount, []string) {
+	var counts []kindCount
+	for _, k := range diff.AllKinds {
+		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
+			continue
+		}
+		counts = append(counts, kindCount{k, r.Count(k), worst(r, k)})
+	}
+	var lines []string
+	for _, x := range r.Restarts {
+		if x.OldPID == x.PID {
+			lines = append(lines, fmt.Sprintf("restart: pid %d %s was restarted (new start time); its fds were not compared", x.PID, x.Comm))
+		} else {
+			lines = append(lines, fmt.Sprintf("restart: %s (ppid %d) was restarted as pid %d (was pid %d)", x.Comm, x.PPID, x.PID, x.OldPID))
+		}
+	}
+	if r.IdleHidden > 0 {
+		lines = append(lines, fmt.Sprintf("(%d idle threads with unchanged stacks hidden: --include-idle shows them)", r.IdleHidden))
+	}
+	if r.Count(diff.FDLeak) > 0 && len(r.IDs) == 2 {
+		lines = append(lines, "(one diff of two snapshots is a hint; monotonic growth over several snapshots is the evidence)")
+	}
+	return counts, lines
 }
 
 func plural(n int) string {

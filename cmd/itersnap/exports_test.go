@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -78,7 +79,8 @@ func openPTY(t *testing.T) *os.File {
 }
 
 // TestBadExportUsage: the export formats on the wrong command, or with
-// flags they do not take, are usage errors in one line.
+// flags they do not take, are usage errors in one line; so are report
+// without two snapshots and report of snapshots that do not exist.
 func TestBadExportUsage(t *testing.T) {
 	db := recordedDB(t)
 	for _, tc := range []struct {
@@ -96,6 +98,13 @@ func TestBadExportUsage(t *testing.T) {
 		{"pprof fds", []string{"show", "1", "--fds", "--format", "pprof", "-o", filepath.Join(t.TempDir(), "x")}, exitUsage, "--fds"},
 		{"folded-diff only", []string{"diff", "1", "2", "--format", "folded-diff", "--only", "stuck"}, exitUsage, "--only"},
 		{"folded-diff fail", []string{"diff", "1", "2", "--format", "folded-diff", "--fail-on-findings"}, exitUsage, "--fail-on-findings"},
+		{"report one arg", []string{"report", "1"}, exitUsage, "2 arg"},
+		{"report three args", []string{"report", "1", "2", "3"}, exitUsage, "2 arg"},
+		{"report format", []string{"report", "1", "2", "--format", "csv"}, exitUsage, "report takes no --format"},
+		{"report unknown id", []string{"report", "1", "99"}, exitError, "snapshot 99 not found"},
+		{"report latest~9", []string{"report", "latest~9", "latest"}, exitError, "latest~9"},
+		{"report garbage ref", []string{"report", "one", "2"}, exitUsage, `"one"`},
+		{"report unwritable", []string{"report", "1", "2", "-o", "/proc/self/nonexistent/r.html"}, exitError, "/proc/self/nonexistent/r.html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := itersnap(t, db, tc.args...)
@@ -107,5 +116,11 @@ func TestBadExportUsage(t *testing.T) {
 				t.Errorf("stdout %q, want nothing", r.stdout)
 			}
 		})
+	}
+	if r := itersnap(t, "/nonexistent/x.db", "report", "1", "2"); r.code != exitDB {
+		t.Errorf("report without a database: exit %d, want %d", r.code, exitDB)
+	}
+	if !strings.Contains(itersnap(t, db, "--help").stdout, "report") {
+		t.Errorf("--help does not list report")
 	}
 }

@@ -125,6 +125,18 @@ func (r records) write(w io.Writer, format string) error {
 	}
 }
 
+// texts renders every row as a table shows it, for the HTML report.
+func (r records) texts() [][]string {
+	out := make([][]string, len(r.rows))
+	for i, row := range r.rows {
+		out[i] = make([]string, len(row))
+		for j, v := range row {
+			out[i][j] = tableCell(v)
+		}
+	}
+	return out
+}
+
 // cell renders a value for CSV: plain, machine-readable.
 func cell(v any) string {
 	switch v := v.(type) {

@@ -37,6 +37,8 @@ blocked tasks and stacks that never change.
   itersnap list                 list snapshots
   itersnap show latest --fds    one snapshot's records
   itersnap diff latest~1 latest findings between two snapshots
+  itersnap report 1 latest -o incident.html
+                                an HTML report to attach to an incident
 ` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -67,6 +69,7 @@ blocked tasks and stacks that never change.
 		newListCmd(g),
 		newShowCmd(g),
 		newDiffCmd(g),
+		newReportCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
