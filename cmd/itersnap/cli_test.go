@@ -136,9 +136,12 @@ func TestGolden(t *testing.T) {
 		{"show-tasks.json", []string{"show", "latest~2", "--format", "json"}},
 		{"show-fds-nginx.csv", []string{"show", "1", "--fds", "--comm", "nginx", "--format", "csv"}},
 		{"show-stacks.txt", []string{"show", "latest", "--stacks"}},
+		{"show-folded.txt", []string{"show", "latest", "--format", "folded"}},
+		{"show-folded-nginx.txt", []string{"show", "1", "--stacks", "--comm", "nginx", "--format", "folded"}},
 		{"diff.txt", []string{"diff", "1", "latest"}},
 		{"diff.csv", []string{"diff", "1", "3", "--format", "csv"}},
 		{"diff.json", []string{"diff", "latest~2", "latest", "--format", "json", "--only", "fd_leak,stuck"}},
+		{"diff-folded.txt", []string{"diff", "1", "latest", "--format", "folded-diff"}},
 		{"diff-stuck.txt", []string{"diff", "latest~1", "latest"}},
 		{"diff-idle.txt", []string{"diff", "1", "3", "--include-idle", "--pid", "300"}},
 	} {

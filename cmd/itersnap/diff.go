@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/export"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -48,10 +49,16 @@ csv and json print one record per finding with these columns:
   samples,process_fds,limit,limit_used,switches_a,switches_b,stack
 
 (see the README for what each column means).
+
+--format folded-diff writes, for a differential flame graph, one line
+"comm;frame;...;frame COUNT_A COUNT_B" per thread name and kernel stack seen
+in A or B (as difffolded.pl does): flamegraph.pl draws it, widths from B,
+red where B has more threads than A. Only --comm and --pid apply to it.
 ` + exitStatusHelp,
-		Args: cobra.ExactArgs(2),
+		Args:        cobra.ExactArgs(2),
+		Annotations: map[string]string{formatsAnnotation: formatFoldedDiff},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDiff(o, args[0], args[1], cmd.OutOrStdout())
+			return runDiff(cmd, o, args[0], args[1], cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -63,7 +70,15 @@ csv and json print one record per finding with these columns:
 	return cmd
 }
 
-func runDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
+func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Writer) error {
+	if o.format == formatFoldedDiff {
+		for _, name := range []string{"only", "include-idle", "fail-on-findings"} {
+			if cmd.Flags().Changed(name) {
+				return usagef("--%s does not go with --format %s", name, formatFoldedDiff)
+			}
+		}
+		return runFoldedDiff(o, refA, refB, stdout)
+	}
 	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids)}
 	for _, name := range o.only {
 		k, err := diff.ParseKind(strings.TrimSpace(name))
@@ -72,33 +87,10 @@ func runDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
 		}
 		opts.Only = append(opts.Only, k)
 	}
-	db, err := o.openDB()
+	snaps, err := loadRange(o.globalOptions, refA, refB, true)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	a, err := db.Resolve(refA)
-	if err != nil {
-		return err
-	}
-	b, err := db.Resolve(refB)
-	if err != nil {
-		return err
-	}
-	ids, err := db.Range(a, b)
-	if err != nil {
-		return err
-	}
-	snaps := make([]*snapshot.Snapshot, 0, len(ids))
-	for _, id := range ids {
-		s, err := db.Get(id)
-		if err != nil {
-			return err
-		}
-		snaps = append(snaps, s)
-	}
-	db.Close() // the shared lock is not needed while comparing
-
 	r := diff.Compare(snaps, opts)
 	err = withOutput(o.output, stdout, func(w io.Writer) error {
 		if o.format == formatTable {
@@ -116,6 +108,59 @@ func runDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
 		return errFindings
 	}
 	return err
+}
+
+// loadRange reads the snapshots from refA to refB in ID order, every one
+// between them when all is set, else only the two ends. The database is
+// closed before it returns: the shared lock is not needed while comparing.
+func loadRange(g *globalOptions, refA, refB string, all bool) ([]*snapshot.Snapshot, error) {
+	db, err := g.openDB()
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	a, err := db.Resolve(refA)
+	if err != nil {
+		return nil, err
+	}
+	b, err := db.Resolve(refB)
+	if err != nil {
+		return nil, err
+	}
+	ids := []uint64{min(a, b), max(a, b)}
+	if all {
+		if ids, err = db.Range(a, b); err != nil {
+			return nil, err
+		}
+	}
+	snaps := make([]*snapshot.Snapshot, 0, len(ids))
+	for _, id := range ids {
+		s, err := db.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		snaps = append(snaps, s)
+	}
+	return snaps, nil
+}
+
+// runFoldedDiff writes the two-count folded stacks of A (the lower ID) and
+// B. Counts of snapshots taken with different filters compare different
+// sets of threads; a warning says so.
+func runFoldedDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
+	snaps, err := loadRange(o.globalOptions, refA, refB, false)
+	if err != nil {
+		return err
+	}
+	a, b := snaps[0], snaps[len(snaps)-1]
+	fa, fb := filterString(a.Meta.Filter.Comms, a.Meta.Filter.PIDs), filterString(b.Meta.Filter.Comms, b.Meta.Filter.PIDs)
+	if fa != fb {
+		o.warnf("snapshots %d and %d were taken with different filters (%q, %q): their counts cover different threads", a.ID, b.ID, fa, fb)
+	}
+	f := narrowFilter(o.comms, o.pids)
+	return withOutput(o.output, stdout, func(w io.Writer) error {
+		return export.WriteFoldedDiff(w, export.FoldedDiff(a, b, keepTasks(a, f), keepTasks(b, f)))
+	})
 }
 
 // seconds is a duration that CSV and JSON render as seconds and a table as
@@ -244,24 +289,12 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintln(w)
-	for _, k := range diff.AllKinds {
-		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
-			continue
-		}
-		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", k, r.Count(k), worst(r, k)), " "))
+	counts, lines := summarize(r, opts)
+	for _, c := range counts {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", c.kind, c.count, c.worst), " "))
 	}
-	for _, x := range r.Restarts {
-		if x.OldPID == x.PID {
-			fmt.Fprintf(w, "  restart: pid %d %s was restarted (new start time); its fds were not compared\n", x.PID, x.Comm)
-		} else {
-			fmt.Fprintf(w, "  restart: %s (ppid %d) was restarted as pid %d (was pid %d)\n", x.Comm, x.PPID, x.PID, x.OldPID)
-		}
-	}
-	if r.IdleHidden > 0 {
-		fmt.Fprintf(w, "  (%d idle threads with unchanged stacks hidden: --include-idle shows them)\n", r.IdleHidden)
-	}
-	if r.Count(diff.FDLeak) > 0 && len(r.IDs) == 2 {
-		fmt.Fprintln(w, "  (one diff of two snapshots is a hint; monotonic growth over several snapshots is the evidence)")
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
 	}
 	rows := findingRows(r)
 	for _, k := range diff.AllKinds {
@@ -274,6 +307,41 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 		}
 	}
 	return nil
+}
+
+// kindCount is one line of a diff's summary.
+type kindCount struct {
+	kind  diff.Kind
+	count int
+	worst string
+}
+
+// summarize is what a person reads first, in the table and in the report:
+// per kind of finding the count and the worst one, then lines on restarts,
+// hidden idle threads, and what one diff proves.
+func summarize(r *diff.Report, opts diff.Options) ([]kindCount, []string) {
+	var counts []kindCount
+	for _, k := range diff.AllKinds {
+		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
+			continue
+		}
+		counts = append(counts, kindCount{k, r.Count(k), worst(r, k)})
+	}
+	var lines []string
+	for _, x := range r.Restarts {
+		if x.OldPID == x.PID {
+			lines = append(lines, fmt.Sprintf("restart: pid %d %s was restarted (new start time); its fds were not compared", x.PID, x.Comm))
+		} else {
+			lines = append(lines, fmt.Sprintf("restart: %s (ppid %d) was restarted as pid %d (was pid %d)", x.Comm, x.PPID, x.PID, x.OldPID))
+		}
+	}
+	if r.IdleHidden > 0 {
+		lines = append(lines, fmt.Sprintf("(%d idle threads with unchanged stacks hidden: --include-idle shows them)", r.IdleHidden))
+	}
+	if r.Count(diff.FDLeak) > 0 && len(r.IDs) == 2 {
+		lines = append(lines, "(one diff of two snapshots is a hint; monotonic growth over several snapshots is the evidence)")
+	}
+	return counts, lines
 }
 
 func plural(n int) string {

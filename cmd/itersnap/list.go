@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/itersnap/itersnap/store"
 )
 
 type listOptions struct {
@@ -40,13 +42,19 @@ func runList(o *listOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	r := listRecords(entries)
+	return withOutput(o.output, stdout, func(w io.Writer) error { return r.write(w, o.format) })
+}
+
+// listRecords has one row per snapshot; report lists its range with it.
+func listRecords(entries []store.Entry) records {
 	r := records{columns: []string{"id", "time", "host", "kernel", "collector", "threads", "processes", "fds", "label", "duration", "filter"}}
 	for _, e := range entries {
 		m := e.Meta
 		r.add(e.ID, m.Time, m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs,
 			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter.Comms, m.Filter.PIDs))
 	}
-	return withOutput(o.output, stdout, func(w io.Writer) error { return r.write(w, o.format) })
+	return r
 }
 
 // filterString renders a take's filter as the flags that set it.

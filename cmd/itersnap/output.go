@@ -9,10 +9,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // Output formats. Every command that writes records goes through records.write,
@@ -21,17 +25,42 @@ const (
 	formatTable = "table"
 	formatCSV   = "csv"
 	formatJSON  = "json"
+
+	// Exports for other tools (package export): show's folded stacks and
+	// pprof profile, diff's two-count folded stacks.
+	formatFolded     = "folded"
+	formatPprof      = "pprof"
+	formatFoldedDiff = "folded-diff"
 )
 
 var formats = []string{formatTable, formatCSV, formatJSON}
 
-func checkFormat(f string) error {
-	for _, ok := range formats {
-		if f == ok {
-			return nil
-		}
+// formatsAnnotation lists, in a command's Annotations, the formats it takes
+// besides table, csv and json; "none" when it takes no --format at all.
+const formatsAnnotation = "itersnap/formats"
+
+// checkFormat checks --format against what cmd writes. An export format
+// given to a command that cannot write it is a usage error that says which
+// commands can.
+func checkFormat(cmd *cobra.Command, f string) error {
+	if !cmd.Flags().Changed("format") {
+		return nil // the default, table, is every command's
 	}
-	return usagef("unknown --format %q: want %s", f, strings.Join(formats, ", "))
+	extra := cmd.Annotations[formatsAnnotation]
+	if extra == "none" {
+		return usagef("%s takes no --format", cmd.Name())
+	}
+	allowed := append(slices.Clone(formats), strings.Fields(extra)...)
+	if slices.Contains(allowed, f) {
+		return nil
+	}
+	switch f {
+	case formatFolded, formatPprof:
+		return usagef("--format %s is for show, not %s: want %s", f, cmd.Name(), strings.Join(allowed, ", "))
+	case formatFoldedDiff:
+		return usagef("--format %s is for diff, not %s: want %s", f, cmd.Name(), strings.Join(allowed, ", "))
+	}
+	return usagef("unknown --format %q: want %s", f, strings.Join(allowed, ", "))
 }
 
 // records is a table of typed values with named columns.
@@ -96,6 +125,18 @@ func (r records) write(w io.Writer, format string) error {
 	}
 }
 
+// texts renders every row as a table shows it, for the HTML report.
+func (r records) texts() [][]string {
+	out := make([][]string, len(r.rows))
+	for i, row := range r.rows {
+		out[i] = make([]string, len(row))
+		for j, v := range row {
+			out[i][j] = tableCell(v)
+		}
+	}
+	return out
+}
+
 // cell renders a value for CSV: plain, machine-readable.
 func cell(v any) string {
 	switch v := v.(type) {
@@ -134,11 +175,25 @@ func tableCell(v any) string {
 	}
 }
 
+// toStdout reports whether -o names stdout.
+func toStdout(path string) bool { return path == "" || path == "-" }
+
+// isTerminal reports whether w is a terminal, where binary output (a pprof
+// profile) would only garble the screen.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
 // withOutput runs fn with where a command writes its records: stdout, or
 // with -o FILE a temporary file beside FILE, renamed into place only when fn
 // succeeds, so a reader never sees half a report.
 func withOutput(path string, stdout io.Writer, fn func(w io.Writer) error) error {
-	if path == "" || path == "-" {
+	if toStdout(path) {
 		return fn(stdout)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")

@@ -118,11 +118,16 @@ func writerRole(args []string) {
 }
 
 // sleeperRole holds one thread in nanosleep: an idle sleeper, whose stack
-// never changes and which is no problem at all.
-func sleeperRole([]string) {
+// never changes and which is no problem at all. With an argument, the
+// thread names itself that (prctl PR_SET_NAME), as any process may.
+func sleeperRole(args []string) {
 	tid := make(chan int)
 	go func() {
 		runtime.LockOSThread()
+		if len(args) > 0 {
+			name := append([]byte(args[0]), 0)
+			unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+		}
 		tid <- syscall.Gettid()
 		ts := unix.NsecToTimespec(int64(time.Hour))
 		for {

@@ -47,6 +47,8 @@ blocked tasks and stacks that never change.
   itersnap list                 list snapshots
   itersnap show latest --fds    one snapshot's records
   itersnap diff latest~1 latest findings between two snapshots
+  itersnap report 1 latest -o incident.html
+                                an HTML report to attach to an incident
   itersnap forget --keep-within 7d   remove older snapshots
   itersnap copy 3..7 --to incident.db  snapshots for an incident report
 ` + exitStatusHelp,
@@ -59,7 +61,7 @@ blocked tasks and stacks that never change.
 			if g.lockTimeout <= 0 {
 				return usagef("--lock-timeout %v: want a duration above zero (waiting forever would hang cron jobs)", g.lockTimeout)
 			}
-			return checkFormat(g.format)
+			return checkFormat(cmd, g.format)
 		},
 	}
 	root.SetOut(stdout)
@@ -73,7 +75,7 @@ blocked tasks and stacks that never change.
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.db, "db", dbDefault, "database `FILE` (default: $ITERSNAP_DB, else "+defaultDB+")")
-	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines)")
+	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines); show also "+formatFolded+", "+formatPprof+"; diff also "+formatFoldedDiff)
 	pf.StringVarP(&g.output, "output", "o", "", "write records to `FILE` instead of stdout")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", lockDefault, "how long to wait for the database lock before exit 11 (default: $ITERSNAP_LOCK_TIMEOUT, else 5s)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
@@ -86,6 +88,7 @@ blocked tasks and stacks that never change.
 		newListCmd(g),
 		newShowCmd(g),
 		newDiffCmd(g),
+		newReportCmd(g),
 		newForgetCmd(g),
 		newCompactCmd(g),
 		newCopyCmd(g),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/itersnap/itersnap/export"
 	"github.com/itersnap/itersnap/snapshot"
 	"github.com/itersnap/itersnap/store"
 )
@@ -40,8 +41,19 @@ letter ps prints (R S D T t X Z P I). stack is the kernel stack root to leaf,
 function names joined by ";", as in folded-stack files. kind is file, dir,
 char, block, pipe, socket, symlink, or the anon inode's name (eventfd,
 eventpoll, timerfd, signalfd, inotify, pidfd, bpf-map, ...).
+
+EXPORTS (not with --fds)
+  --format folded    folded stacks for flamegraph.pl, inferno or speedscope:
+                     one line "comm;frame;...;frame COUNT" per distinct thread
+                     name and stack, root first; ";", "%" and control
+                     characters in names are written as %XX
+  --format pprof     a gzipped pprof profile, one sample per thread, labels
+                     pid, tid, comm, state: go tool pprof -http :8080 FILE.
+                     Binary: written with -o FILE.pb.gz, or to stdout only
+                     when it is not a terminal
 ` + exitStatusHelp,
-		Args: cobra.ExactArgs(1),
+		Args:        cobra.ExactArgs(1),
+		Annotations: map[string]string{formatsAnnotation: formatFolded + " " + formatPprof},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runShow(o, args[0], cmd.OutOrStdout())
 		},
@@ -57,6 +69,13 @@ eventpoll, timerfd, signalfd, inotify, pidfd, bpf-map, ...).
 }
 
 func runShow(o *showOptions, ref string, stdout io.Writer) error {
+	stacks := o.format == formatFolded || o.format == formatPprof
+	if stacks && o.fds {
+		return usagef("--format %s exports kernel stacks: it does not go with --fds", o.format)
+	}
+	if o.format == formatPprof && toStdout(o.output) && isTerminal(stdout) {
+		return usagef("a pprof profile is binary: write it with -o FILE.pb.gz, or redirect stdout")
+	}
 	db, err := o.openDB()
 	if err != nil {
 		return err
@@ -67,6 +86,16 @@ func runShow(o *showOptions, ref string, stdout io.Writer) error {
 		return err
 	}
 	f := narrowFilter(o.comms, o.pids)
+	switch o.format {
+	case formatFolded:
+		return withOutput(o.output, stdout, func(w io.Writer) error {
+			return export.WriteFolded(w, export.Folded(s, keepTasks(s, f)))
+		})
+	case formatPprof:
+		return withOutput(o.output, stdout, func(w io.Writer) error {
+			return export.Profile(s, keepTasks(s, f)).Write(w)
+		})
+	}
 	var r records
 	switch {
 	case o.fds:
@@ -111,11 +140,21 @@ func processComms(s *snapshot.Snapshot) map[uint32]string {
 	return m
 }
 
+// keepTasks is f as a predicate on s's threads: --comm matches a thread's
+// name or its process's. nil keeps every thread.
+func keepTasks(s *snapshot.Snapshot, f snapshot.Filter) export.Keep {
+	if f.Empty() {
+		return nil
+	}
+	pcomm := processComms(s)
+	return func(t *snapshot.Task) bool { return f.Match(t.PID, t.Comm, pcomm[t.PID]) }
+}
+
 func taskRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
 	r := records{columns: []string{"snapshot", "pid", "tid", "comm", "state", "stack"}}
-	pcomm := processComms(s)
+	keep := keepTasks(s, f)
 	for _, t := range s.Tasks {
-		if !f.Match(t.PID, t.Comm, pcomm[t.PID]) {
+		if keep != nil && !keep(&t) {
 			continue
 		}
 		r.add(s.ID, t.PID, t.TID, t.Comm, string(t.StateLetter()), s.StackOf(t).Folded())
@@ -145,9 +184,9 @@ func stackRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
 		folded  string
 	}
 	groups := map[string]*group{}
-	pcomm := processComms(s)
+	keep := keepTasks(s, f)
 	for _, t := range s.Tasks {
-		if !f.Match(t.PID, t.Comm, pcomm[t.PID]) {
+		if keep != nil && !keep(&t) {
 			continue
 		}
 		folded := s.StackOf(t).Folded()

@@ -1,0 +1,203 @@
+// Package report renders an incident report: one self-contained HTML file
+// (no network, no external scripts or fonts, so it opens from an email
+// attachment) with the diff's summary, a flame graph of every thread's
+// kernel stack at B, a chart of the leak suspects' open fds across the
+// range, a table and a CSV download per kind of finding, and the snapshot
+// list.
+//
+// Graphics are SVG written from Go: a flame graph is rectangles and a line
+// chart is polylines, and writing them here keeps the file small, keeps
+// every byte of snapshot data behind html/template's escaping, and ships no
+// JavaScript library. The only script is the flame graph's search and zoom.
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// MaxRows is how many findings of one kind the page lists; the embedded CSV
+// has them all.
+const MaxRows = 500
+
+// Input is what a report shows. The command line fills the tables' text
+// with the same code as `itersnap list` and `itersnap diff`, so the report
+// and the commands never disagree.
+type Input struct {
+	// Snapshots is the range in ID order: A first, B last.
+	Snapshots []*snapshot.Snapshot
+	// SnapshotTable lists them, as `itersnap list` does.
+	SnapshotTable Table
+	Diff          *diff.Report
+	// Summary has one row per kind of finding, as diff's summary.
+	Summary []SummaryRow
+	// SummaryLines follow the rows: restarts, hidden idle threads, hints.
+	SummaryLines []string
+	// Notes say what limits the comparison (a reboot, different filters).
+	Notes    []string
+	Findings []Findings
+}
+
+// SummaryRow is one kind of finding in the summary.
+type SummaryRow struct {
+	Kind   diff.Kind
+	Count  int
+	Detail string // the worst finding, or an example
+}
+
+// Table is rows of text under named columns, as a table format shows them.
+type Table struct {
+	Columns []string
+	Rows    [][]string
+}
+
+// Findings is every finding of one kind.
+type Findings struct {
+	Kind diff.Kind
+	Table
+	// CSV is what `itersnap diff A B --only KIND --format csv` writes; the
+	// page embeds it as a download.
+	CSV []byte
+}
+
+var (
+	//go:embed assets/page.html.tmpl
+	pageTemplate string
+	//go:embed assets/style.css
+	styleCSS string
+	//go:embed assets/flame.js
+	flameJS string
+
+	pageTmpl = template.Must(template.New("page").Parse(pageTemplate))
+)
+
+type page struct {
+	Hosts, Kernels, From, To, Span string
+	Zone                           string
+	A, B                           uint64
+	Count                          int
+	Snapshots                      tableView
+	Summary                        []SummaryRow
+	SummaryLines, Notes            []string
+	Flame                          flameGraph
+	Chart                          fdChart
+	Findings                       []findingsView
+	CSS                            template.CSS
+	JS                             template.JS
+}
+
+type tableView struct {
+	Columns []string
+	Rows    [][]cellView
+}
+
+type findingsView struct {
+	Kind diff.Kind
+	tableView
+	Total   int
+	More    int
+	CSVName string
+	CSVURL  template.URL
+}
+
+type cellView struct{ Class, Text string }
+
+// Render writes the report for in as one HTML page.
+func Render(w io.Writer, in Input) error {
+	if len(in.Snapshots) == 0 || in.Diff == nil {
+		return fmt.Errorf("report: no snapshots")
+	}
+	a, b := in.Snapshots[0], in.Snapshots[len(in.Snapshots)-1]
+	p := page{
+		Hosts:        distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Hostname }),
+		Kernels:      distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Kernel }),
+		From:         a.Meta.Time.Local().Format(time.DateTime),
+		To:           b.Meta.Time.Local().Format(time.DateTime),
+		Zone:         b.Meta.Time.Local().Format("MST"),
+		Count:        len(in.Snapshots),
+		Span:         b.Meta.Time.Sub(a.Meta.Time).Round(time.Second).String(),
+		A:            a.ID,
+		B:            b.ID,
+		Summary:      in.Summary,
+		SummaryLines: in.SummaryLines,
+		Notes:        in.Notes,
+		Flame:        buildFlame(b, in.Diff.Stuck),
+		Chart:        buildChart(in.Snapshots, in.Diff.FDLeaks),
+		CSS:          template.CSS(styleCSS),
+		JS:           template.JS(flameJS),
+	}
+	p.Snapshots = tableOf(in.SnapshotTable)
+	for _, f := range in.Findings {
+		p.Findings = append(p.Findings, findingsOf(f, a.ID, b.ID))
+	}
+	// Rendered into memory first: a template error leaves no half page.
+	var buf bytes.Buffer
+	buf.Grow(1 << 20)
+	if err := pageTmpl.Execute(&buf, p); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func findingsOf(f Findings, a, b uint64) findingsView {
+	v := findingsView{
+		Kind:    f.Kind,
+		Total:   len(f.Rows),
+		CSVName: fmt.Sprintf("itersnap-%d-%d-%s.csv", a, b, f.Kind),
+		// base64 holds only [A-Za-z0-9+/=]: nothing in it can end the
+		// attribute, whatever the names and paths in the CSV.
+		CSVURL: template.URL("data:text/csv;charset=utf-8;base64," + base64.StdEncoding.EncodeToString(f.CSV)),
+	}
+	t := f.Table
+	if len(t.Rows) > MaxRows {
+		v.More = len(t.Rows) - MaxRows
+		t.Rows = t.Rows[:MaxRows]
+	}
+	v.tableView = tableOf(t)
+	return v
+}
+
+func tableOf(t Table) tableView {
+	v := tableView{Columns: t.Columns}
+	for _, row := range t.Rows {
+		cells := make([]cellView, len(row))
+		for i, text := range row {
+			cells[i] = cellView{Class: columnClass(t.Columns[i]), Text: text}
+		}
+		v.Rows = append(v.Rows, cells)
+	}
+	return v
+}
+
+func columnClass(column string) string {
+	switch column {
+	case "stack":
+		return "stack"
+	case "id", "threads", "processes", "fds", "duration", "pid", "tid", "fds_a", "fds_b", "new_fds", "growth", "growth_per_hour", "samples",
+		"process_fds", "limit", "limit_used", "switches_a", "switches_b":
+		return "num"
+	}
+	return ""
+}
+
+// distinct joins the different values of one field across snapshots.
+func distinct(snaps []*snapshot.Snapshot, field func(*snapshot.Snapshot) string) string {
+	var out []string
+	for _, s := range snaps {
+		if v := field(s); !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return strings.Join(out, ", ")
+}
