@@ -11,13 +11,19 @@
 
 GO ?= go
 
-.PHONY: build test bench fuzz generate vet clean
+.PHONY: build test test-kernels bench fuzz generate vet clean
 
 build:
 	$(GO) build -o itersnap ./cmd/itersnap
 
 test:
 	$(GO) test -count=1 ./...
+
+# Runs the tests that load BPF (bpf, snapshot, cmd/itersnap's kernel tests)
+# on Debian 12's 6.1 cloud kernel in qemu. Needs root; the first run
+# installs qemu and busybox and downloads the kernel into .cache/.
+test-kernels:
+	GO=$(GO) scripts/test-kernels
 
 vet:
 	$(GO) vet ./...
@@ -32,7 +38,8 @@ bench:
 FUZZ_TARGETS = \
 	./bpf:FuzzDecodeTasks \
 	./bpf:FuzzDecodeFiles \
-	./bpf:FuzzParseSymbols
+	./bpf:FuzzParseSymbols \
+	./store:FuzzDecodeSnapshot
 FUZZTIME ?= 10s
 
 # Runs each fuzz target for FUZZTIME (go test -fuzz takes one at a time). A

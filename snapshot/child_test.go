@@ -32,6 +32,19 @@ const (
 	childSleeperComm = "itersnap-sleep"
 )
 
+// The child keeps its main thread for main, so the sleeper gets a thread of
+// its own: renaming the main thread would rename the process. The lock is
+// taken in init, the only place the main goroutine is sure to be on the main
+// thread ("Calling LockOSThread from an init function will cause the main
+// function to be invoked on that thread"); taken later, main may already
+// have moved to another thread and left the main thread to the sleeper, as
+// seen under emulation (scripts/test-kernels).
+func init() {
+	if os.Getenv(childRoleEnv) != "" {
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	if role := os.Getenv(childRoleEnv); role != "" {
 		os.Exit(runChild(role))
@@ -65,10 +78,6 @@ func runChild(role string) int {
 	if role != "fds" {
 		return fail("role", fmt.Errorf("unknown role %q", role))
 	}
-	// Keep the main thread for main, so the sleeper gets a thread of its
-	// own: renaming the main thread would rename the process.
-	runtime.LockOSThread()
-
 	fds, err := ownFDs()
 	if err != nil {
 		return fail("list fds", err)
