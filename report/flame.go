@@ -26,8 +26,9 @@ const (
 	charWidth = 6.7
 )
 
-// Colour classes of a frame, by the threads that pass through it (most of
-// them, so that shared frames such as entry_SYSCALL_64 stay neutral).
+// Colour classes of a frame, by most of the threads that pass through it.
+// Below the groups every frame's threads are of one class; only the root
+// mixes them, and stays neutral.
 const (
 	classOther   = "o" // running or sleeping threads
 	classBlocked = "b" // blocked (D) threads
