@@ -128,13 +128,13 @@ func TestKilledFirstTake(t *testing.T) {
 	}
 	t.Logf("a take takes %v; the killed first take left: %v", full, states)
 
-	init := filepath.Join(t.TempDir(), "init.db")
-	bdb, err := bolt.Open(init, 0o600, nil)
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	bdb, err := bolt.Open(fresh, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bdb.Close()
-	pages, err := os.ReadFile(init)
+	pages, err := os.ReadFile(fresh)
 	if err != nil || len(pages) != bboltInitSize {
 		t.Fatalf("a new bbolt file has %d bytes, want %d (%v)", len(pages), bboltInitSize, err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,36 +22,16 @@ import (
 func take(t *testing.T, db string, args ...string) uint64 {
 	t.Helper()
 	r := itersnap(t, db, append([]string{"take"}, args...)...)
-	if r.code != 0 || r.stderr != "" {
+	if r.code != 0 {
 		t.Fatalf("take: exit %d, stderr %q", r.code, r.stderr)
 	}
-	id, err := strconv.ParseUint(strings.TrimSuffix(r.stdout, "\n"), 10, 64)
-	if err != nil || r.stdout != strconv.FormatUint(id, 10)+"\n" {
-		t.Fatalf("take printed %q, want the ID alone", r.stdout)
-	}
-	return id
+	return printedID(t, r)
 }
 
 // diffRows runs diff with --format csv and returns its rows as maps.
 func diffRows(t *testing.T, db string, args ...string) []map[string]string {
 	t.Helper()
-	r := itersnap(t, db, append([]string{"diff", "--format", "csv"}, args...)...)
-	if r.code != 0 {
-		t.Fatalf("diff: exit %d, stderr %q", r.code, r.stderr)
-	}
-	rows, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
-	if err != nil || len(rows) == 0 {
-		t.Fatalf("diff csv: %v: %q", err, r.stdout)
-	}
-	var out []map[string]string
-	for _, row := range rows[1:] {
-		m := map[string]string{}
-		for i, c := range rows[0] {
-			m[c] = row[i]
-		}
-		out = append(out, m)
-	}
-	return out
+	return csvRows(t, db, append([]string{"diff"}, args...)...)
 }
 
 func rowsFor(rows []map[string]string, finding, key, value string) []map[string]string {
