@@ -54,7 +54,8 @@ func (db *DB) CopyTo(path string, ids []uint64) error {
 // the lock on the old file finds it replaced and opens the new one
 // (opener.open).
 func Compact(path string, opts Options) (before, after int64, err error) {
-	if _, err := os.Stat(path); err != nil {
+	info, err := os.Stat(path)
+	if err != nil {
 		// A read-write open would create it: compacting nothing is a mistake.
 		return 0, 0, openError(path, true, opts.Timeout, err)
 	}
@@ -64,10 +65,6 @@ func Compact(path string, opts Options) (before, after int64, err error) {
 		return 0, 0, err
 	}
 	defer db.Close()
-	info, err := os.Stat(path)
-	if err != nil {
-		return 0, 0, newError(ErrUnreadable, err, "cannot open database %s: %v", path, pathErr(err))
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".compact.*")
 	if err != nil {
 		return 0, 0, fmt.Errorf("compact %s: %w", path, pathErr(err))

@@ -192,16 +192,25 @@ func (u *unpacker) inflate(b []byte) ([]byte, error) {
 	return u.out.Bytes(), nil
 }
 
+// decodeRecordV1Head splits a version 1 record into the stack IDs its tasks
+// index and its compressed body.
+func decodeRecordV1Head(v []byte) (stackIDs []uint64, compressed []byte, err error) {
+	table, compressed, err := splitTable(v, encRecordV1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if stackIDs, err = readIDTable(table); err != nil {
+		return nil, nil, fmt.Errorf("stack table: %w", err)
+	}
+	return stackIDs, compressed, nil
+}
+
 // decodeRecordV1 fills s from a version 1 record: a stack table and one
 // compressed body with every record.
 func decodeRecordV1(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
-	table, compressed, err := splitTable(v, encRecordV1)
+	stackIDs, compressed, err := decodeRecordV1Head(v)
 	if err != nil {
 		return err
-	}
-	stackIDs, err := readIDTable(table)
-	if err != nil {
-		return fmt.Errorf("stack table: %w", err)
 	}
 	var u unpacker
 	body, err := u.inflate(compressed)

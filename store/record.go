@@ -116,20 +116,17 @@ func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 	if n := d.count(); n != threads && d.err == nil {
 		return fmt.Errorf("%d thread states for %d threads", n, threads)
 	}
-	for _, c := range chunks {
-		for j := range c.tasks {
-			c.tasks[j].State = c.doing[j].state + uint32(d.varint())
-		}
-	}
-	refs := map[*snapshot.Task]uint64{}
-	for _, c := range chunks {
-		for j := range c.tasks {
-			refs[&c.tasks[j]] = c.doing[j].stack + uint64(d.varint())
-		}
-	}
-	for _, c := range chunks {
-		for j := range c.tasks {
-			c.tasks[j].Switches = c.doing[j].switches + uint64(d.varint())
+	// What each thread is doing is its chunk's base plus the record's
+	// difference, one column after the other.
+	for _, add := range []func(x *doing, delta int64){
+		func(x *doing, delta int64) { x.state += uint32(delta) },
+		func(x *doing, delta int64) { x.stack += uint64(delta) },
+		func(x *doing, delta int64) { x.switches += uint64(delta) },
+	} {
+		for _, c := range chunks {
+			for j := range c.doing {
+				add(&c.doing[j], d.varint())
+			}
 		}
 	}
 	if err := d.done(); err != nil {
@@ -141,9 +138,9 @@ func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
 	for _, c := range chunks {
 		for j := range c.tasks {
-			t := &c.tasks[j]
-			ref := refs[t]
-			t.Stack = -1
+			t, now := &c.tasks[j], c.doing[j]
+			t.State, t.Switches, t.Stack = now.state, now.switches, -1
+			ref := now.stack
 			if ref != 0 {
 				// Retention keeps the stacks the table lists: one
 				// outside it may be gone, or reused.

@@ -123,11 +123,7 @@ func (db *DB) sweep(tx *bolt.Tx) error {
 	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 		id, _ := keyID(k)
 		if len(v) > 0 && v[0] == encRecordV1 {
-			table, _, err := splitTable(v, encRecordV1)
-			if err != nil {
-				return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
-			}
-			ids, err := readIDTable(table)
+			ids, _, err := decodeRecordV1Head(v)
 			if err != nil {
 				return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
 			}

@@ -59,13 +59,5 @@ func resolveRange(db *store.DB, ref string) ([]uint64, error) {
 		id, err := db.Resolve(ref)
 		return []uint64{id}, err
 	}
-	from, err := db.Resolve(a)
-	if err != nil {
-		return nil, err
-	}
-	to, err := db.Resolve(b)
-	if err != nil {
-		return nil, err
-	}
-	return db.Range(from, to)
+	return rangeIDs(db, a, b, true)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/itersnap/itersnap/diff"
 	"github.com/itersnap/itersnap/export"
 	"github.com/itersnap/itersnap/snapshot"
+	"github.com/itersnap/itersnap/store"
 )
 
 type diffOptions struct {
@@ -119,19 +120,9 @@ func loadRange(g *globalOptions, refA, refB string, all bool) ([]*snapshot.Snaps
 		return nil, err
 	}
 	defer db.Close()
-	a, err := db.Resolve(refA)
+	ids, err := rangeIDs(db, refA, refB, all)
 	if err != nil {
 		return nil, err
-	}
-	b, err := db.Resolve(refB)
-	if err != nil {
-		return nil, err
-	}
-	ids := []uint64{min(a, b), max(a, b)}
-	if all {
-		if ids, err = db.Range(a, b); err != nil {
-			return nil, err
-		}
 	}
 	snaps := make([]*snapshot.Snapshot, 0, len(ids))
 	for _, id := range ids {
@@ -142,6 +133,23 @@ func loadRange(g *globalOptions, refA, refB string, all bool) ([]*snapshot.Snaps
 		snaps = append(snaps, s)
 	}
 	return snaps, nil
+}
+
+// rangeIDs resolves refA and refB and returns, in ID order, every snapshot
+// between them when all is set, else only the two ends.
+func rangeIDs(db *store.DB, refA, refB string, all bool) ([]uint64, error) {
+	a, err := db.Resolve(refA)
+	if err != nil {
+		return nil, err
+	}
+	b, err := db.Resolve(refB)
+	if err != nil {
+		return nil, err
+	}
+	if !all {
+		return []uint64{min(a, b), max(a, b)}, nil
+	}
+	return db.Range(a, b)
 }
 
 // runFoldedDiff writes the two-count folded stacks of A (the lower ID) and

@@ -106,29 +106,21 @@ func runForget(o *forgetOptions, stdout io.Writer) error {
 	if !ok {
 		return usagef("forget needs a policy: --keep-last, --keep-within, --keep-hourly or --keep-daily")
 	}
-	var plan []store.Decision
-	if o.dryRun {
-		db, err := o.openDB()
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		plan, err = db.Forget(p, time.Local, true)
-		if err != nil {
-			return err
-		}
-	} else {
-		db, err := store.Open(o.db, store.Options{Timeout: o.lockTimeout})
-		if err != nil {
-			return err
-		}
-		plan, err = db.Forget(p, time.Local, false)
-		if cerr := db.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+	// A dry run only reads: it shares the lock with other readers.
+	open := o.openDB
+	if !o.dryRun {
+		open = func() (*store.DB, error) { return store.Open(o.db, store.Options{Timeout: o.lockTimeout}) }
+	}
+	db, err := open()
+	if err != nil {
+		return err
+	}
+	plan, err := db.Forget(p, time.Local, o.dryRun)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
 	}
 	r := records{columns: []string{"snapshot", "time", "action", "reasons"}}
 	for _, d := range plan {
