@@ -38,7 +38,6 @@ bench:
 FUZZ_TARGETS = \
 	./bpf:FuzzDecodeTasks \
 	./bpf:FuzzDecodeFiles \
-	./bpf:FuzzParseSymbols \
 	./store:FuzzDecodeSnapshot
 FUZZTIME ?= 10s
 

@@ -25,9 +25,10 @@ func TestTasksSeesSelf(t *testing.T) {
 	o := load(t, Filter{})
 	self := uint32(os.Getpid())
 	var threads, all int
-	var addrs []uint64
-	err := o.Tasks(func(r *TaskRecord, stack []uint64) {
+	var addrs, everyAddr []uint64
+	syms, err := o.Tasks(func(r *TaskRecord, stack []uint64) {
 		all++
+		everyAddr = append(everyAddr, stack...)
 		if r.Pid != self {
 			return
 		}
@@ -52,14 +53,22 @@ func TestTasksSeesSelf(t *testing.T) {
 	if len(addrs) == 0 {
 		t.Fatal("no stack addresses for our threads")
 	}
-	syms, err := o.Symbolize(addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, a := range addrs {
 		if s := syms[a]; !strings.Contains(s, "+0x") {
 			t.Errorf("address %#x symbolized as %q", a, s)
 		}
+	}
+	// Every address of the whole walk has its symbol, also those of tasks
+	// the kernel showed twice because their records overflowed the 32 KB
+	// seq buffer (a walk of this size overflows it many times).
+	missing := 0
+	for _, a := range everyAddr {
+		if syms[a] == "" {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d stack addresses have no symbol", missing, len(everyAddr))
 	}
 }
 

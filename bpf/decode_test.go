@@ -29,6 +29,11 @@ func FuzzDecodeTasks(f *testing.F) {
 		rec.StackBytes = n
 		f.Add(append(raw(&rec), make([]byte, 16)...))
 	}
+	rec.StackBytes, rec.NrSyms = 8, 2
+	sym := SymbolRecord{Addr: 1, SymBytes: 3}
+	withSyms := append(append(append(raw(&rec), make([]byte, 8)...), raw(&sym)...), "abc"...)
+	sym.SymBytes = -22
+	f.Add(append(withSyms, raw(&sym)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var again []byte
 		err := decodeTasks(data, func(rec *TaskRecord, stack []uint64) {
@@ -39,6 +44,11 @@ func FuzzDecodeTasks(f *testing.F) {
 			for _, a := range stack {
 				again = binary.LittleEndian.AppendUint64(again, a)
 			}
+		}, func(rec *SymbolRecord, text []byte) {
+			if (text == nil) != (rec.SymBytes < 0) || len(text) != max(0, int(rec.SymBytes)) {
+				t.Fatalf("symbol %q for %d symbol bytes", text, rec.SymBytes)
+			}
+			again = append(append(again, raw(rec)...), text...)
 		})
 		if err == nil && !bytes.Equal(again, data) {
 			t.Fatalf("accepted %d bytes but the records it gave make %d", len(data), len(again))
@@ -81,24 +91,8 @@ func FuzzDecodeFiles(f *testing.F) {
 	})
 }
 
-func FuzzParseSymbols(f *testing.F) {
-	f.Add([]byte("0 do_nanosleep+0x87/0x1a0\n1 0xffffffff81000000\n"), uint16(2))
-	f.Add([]byte("2 x\n"), uint16(2))
-	f.Add([]byte("nospace\n"), uint16(1))
-	f.Fuzz(func(t *testing.T, data []byte, n uint16) {
-		chunk := make([]uint64, n)
-		for i := range chunk {
-			chunk[i] = uint64(i) + 1
-		}
-		out := map[uint64]string{}
-		if err := parseSymbols(data, chunk, out); err == nil && len(out) > len(chunk) {
-			t.Fatalf("%d symbols for %d addresses", len(out), len(chunk))
-		}
-	})
-}
-
 // raw is a record's bytes as the iterator writes them.
-func raw[T TaskRecord | FileRecord](rec *T) []byte {
+func raw[T TaskRecord | SymbolRecord | FileRecord](rec *T) []byte {
 	return bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(rec)), unsafe.Sizeof(*rec)))
 }
 
@@ -108,25 +102,34 @@ func raw[T TaskRecord | FileRecord](rec *T) []byte {
 // it writes that output and a few truncations as the fuzz seeds.
 func TestRealRecords(t *testing.T) {
 	o := load(t, Filter{PIDs: []uint32{uint32(os.Getpid())}})
-	tasks, err := run(o.objs.DumpTask, nil)
+	tasks, err := run(o.objs.DumpTask)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := run(o.objs.DumpFile, nil)
+	files, err := run(o.objs.DumpFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	var taskEnds, fileEnds []int
+	// A task's records end after its symbols; the stream's ends are the
+	// starts of the next task records, and its end.
 	var addrs []uint64
+	var symbols int
 	end := 0
 	err = decodeTasks(tasks, func(rec *TaskRecord, stack []uint64) {
+		if end > 0 {
+			taskEnds = append(taskEnds, end)
+		}
 		end += int(unsafe.Sizeof(*rec)) + 8*len(stack)
-		taskEnds = append(taskEnds, end)
 		addrs = append(addrs, stack...)
+	}, func(rec *SymbolRecord, text []byte) {
+		end += int(unsafe.Sizeof(*rec)) + len(text)
+		symbols++
 	})
-	if err != nil || len(taskEnds) == 0 || len(addrs) == 0 {
-		t.Fatalf("decode %d bytes of tasks: %d records, %d addresses, %v", len(tasks), len(taskEnds), len(addrs), err)
+	taskEnds = append(taskEnds, end)
+	if err != nil || end != len(tasks) || len(addrs) == 0 || symbols == 0 {
+		t.Fatalf("decode %d bytes of tasks: %d records, %d addresses, %d symbols, %v", len(tasks), len(taskEnds), len(addrs), symbols, err)
 	}
 	end = 0
 	err = decodeFiles(files, func(rec *FileRecord, path []byte) {
@@ -140,28 +143,11 @@ func TestRealRecords(t *testing.T) {
 		t.Fatalf("decode %d bytes of files: %d records, %v", len(files), len(fileEnds), err)
 	}
 	checkTruncations(t, "tasks", tasks, taskEnds, func(b []byte) error {
-		return decodeTasks(b, func(*TaskRecord, []uint64) {})
+		return decodeTasks(b, func(*TaskRecord, []uint64) {}, func(*SymbolRecord, []byte) {})
 	})
 	checkTruncations(t, "files", files, fileEnds, func(b []byte) error {
 		return decodeFiles(b, func(*FileRecord, []byte) {})
 	})
-
-	// The symbolizer's output for our own stacks, as Symbolize gets it.
-	addrs = addrs[:min(len(addrs), 64)]
-	keys := make([]uint32, len(addrs))
-	for i := range keys {
-		keys[i] = uint32(i)
-	}
-	if _, err := o.objs.Addrs.BatchUpdate(keys, addrs, nil); err != nil {
-		t.Fatal(err)
-	}
-	syms, err := run(o.objs.Symbolize, o.objs.Addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := parseSymbols(syms, addrs, map[uint64]string{}); err != nil {
-		t.Fatal(err)
-	}
 
 	if *update {
 		half := taskEnds[0] + (taskEnds[1]-taskEnds[0])/2 // inside the second record
@@ -169,7 +155,7 @@ func TestRealRecords(t *testing.T) {
 			"real":               tasks,
 			"real-one-record":    tasks[:taskEnds[0]],
 			"real-cut-in-header": tasks[:taskEnds[0]+20],
-			"real-cut-in-stack":  tasks[:taskEnds[1]-4],
+			"real-cut-in-second": tasks[:taskEnds[1]-4],
 			"real-cut-half":      tasks[:half],
 		})
 		writeSeeds(t, "FuzzDecodeFiles", map[string][]byte{
@@ -177,12 +163,6 @@ func TestRealRecords(t *testing.T) {
 			"real-one-record":    files[:fileEnds[0]],
 			"real-cut-in-header": files[:fileEnds[0]+20],
 			"real-cut-last":      files[:len(files)-1],
-		})
-		line := bytes.IndexByte(syms, '\n') + 1
-		writeSeeds(t, "FuzzParseSymbols", map[string][]byte{
-			"real":          corpusArg(syms, len(addrs)),
-			"real-cut-line": corpusArg(syms[:line+line/2], len(addrs)),
-			"real-too-few":  corpusArg(syms, 1),
 		})
 	}
 }
@@ -215,10 +195,7 @@ func writeSeeds(t *testing.T, target string, seeds map[string][]byte) {
 		t.Fatal(err)
 	}
 	for name, v := range seeds {
-		if !bytes.HasPrefix(v, []byte("go test fuzz v1\n")) {
-			v = corpusBytes(v)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), v, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), corpusBytes(v), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,10 +203,4 @@ func writeSeeds(t *testing.T, target string, seeds map[string][]byte) {
 
 func corpusBytes(b []byte) []byte {
 	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-}
-
-// corpusArg is a FuzzParseSymbols seed: the output and the number of
-// addresses it was asked for.
-func corpusArg(b []byte, n int) []byte {
-	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\nuint16(%d)\n", b, n)
 }

@@ -16,10 +16,9 @@ import (
 // The records are little-endian: the programs are built for bpfel.
 var le = binary.LittleEndian
 
-// run attaches prog as an iterator (over m's elements when m is set), reads
-// its whole output and detaches it.
-func run(prog *ebpf.Program, m *ebpf.Map) ([]byte, error) {
-	it, err := link.AttachIter(link.IterOptions{Program: prog, Map: m})
+// run attaches prog as an iterator, reads its whole output and detaches it.
+func run(prog *ebpf.Program) ([]byte, error) {
+	it, err := link.AttachIter(link.IterOptions{Program: prog})
 	if err != nil {
 		return nil, fmt.Errorf("attach iterator %s: %w", prog, err)
 	}
@@ -56,21 +55,33 @@ func readAll(r io.Reader) ([]byte, error) {
 
 // Tasks runs the task iterator and calls fn for every thread that passed
 // the filter, with its stack (return addresses, leaf first; empty when the
-// kernel gave none). fn must not keep stack: it is reused.
-func (o *Objects) Tasks(fn func(rec *TaskRecord, stack []uint64)) error {
-	data, err := run(o.objs.DumpTask, nil)
+// kernel gave none). fn must not keep stack: it is reused. It returns the
+// symbols of the stacks' addresses, "function+0xoff/0xsize [module]" as
+// /proc/PID/stack prints them; an address the kernel could not symbolize
+// is missing.
+func (o *Objects) Tasks(fn func(rec *TaskRecord, stack []uint64)) (map[uint64]string, error) {
+	data, err := run(o.objs.DumpTask)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return decodeTasks(data, fn)
+	syms := map[uint64]string{}
+	err = decodeTasks(data, fn, func(rec *SymbolRecord, text []byte) {
+		if text != nil {
+			syms[rec.Addr] = string(text)
+		}
+	})
+	return syms, err
 }
 
-// decodeTasks walks the task iterator's output: each record followed by its
-// StackBytes of addresses. Input it cannot walk to its end is an error,
-// never a panic (FuzzDecodeTasks).
-func decodeTasks(data []byte, fn func(rec *TaskRecord, stack []uint64)) error {
+// decodeTasks walks the task iterator's output: each task record followed by
+// its StackBytes of addresses and NrSyms symbol records, each followed by
+// its SymBytes of text. It calls task and sym for them in stream order; text
+// is nil when bpf_snprintf failed. Input it cannot walk to its end is an
+// error, never a panic (FuzzDecodeTasks).
+func decodeTasks(data []byte, task func(rec *TaskRecord, stack []uint64), sym func(rec *SymbolRecord, text []byte)) error {
 	var rec TaskRecord
-	size := int(unsafe.Sizeof(rec))
+	var srec SymbolRecord
+	size, symSize := int(unsafe.Sizeof(rec)), int(unsafe.Sizeof(srec))
 	stack := make([]uint64, 0, 128)
 	for off := 0; off < len(data); {
 		if len(data)-off < size {
@@ -88,7 +99,23 @@ func decodeTasks(data []byte, fn func(rec *TaskRecord, stack []uint64)) error {
 			}
 			off += n
 		}
-		fn(&rec, stack)
+		task(&rec, stack)
+		for range rec.NrSyms {
+			if len(data)-off < symSize {
+				return fmt.Errorf("task %d: symbol record truncated at byte %d", rec.Tid, off)
+			}
+			decode(&srec, data[off:off+symSize])
+			off += symSize
+			var text []byte
+			if n := int(srec.SymBytes); n >= 0 {
+				if len(data)-off < n {
+					return fmt.Errorf("task %d: bad symbol length %d", rec.Tid, n)
+				}
+				text = data[off : off+n]
+				off += n
+			}
+			sym(&srec, text)
+		}
 	}
 	return nil
 }
@@ -98,7 +125,7 @@ func decodeTasks(data []byte, fn func(rec *TaskRecord, stack []uint64)) error {
 // is nil when bpf_d_path failed (rec.PathBytes < 0); fn must not keep it: it
 // is reused or aliases the read buffer.
 func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
-	data, err := run(o.objs.DumpFile, nil)
+	data, err := run(o.objs.DumpFile)
 	if err != nil {
 		return err
 	}
@@ -145,6 +172,6 @@ func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte)) error {
 // decode copies one record out of the stream. The records are host-endian
 // structs laid out by bpf2go (structs.HostLayout); copying bytes into an
 // aligned value avoids both reflection and unaligned access.
-func decode[T TaskRecord | FileRecord](dst *T, src []byte) {
+func decode[T TaskRecord | SymbolRecord | FileRecord](dst *T, src []byte) {
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), unsafe.Sizeof(*dst)), src)
 }

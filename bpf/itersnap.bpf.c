@@ -5,9 +5,11 @@
 // itersnap's kernel side: BPF iterators that walk every thread (iter/task)
 // and every open file (iter/task_file), drop filtered-out tasks with a
 // compare, and write fixed binary records with bpf_seq_write. Userspace reads
-// the iterator fd and decodes the records (bpf/records.go). A third iterator
-// (iter/bpf_map_elem) symbolizes stack addresses with %pB in the kernel, so a
-// take never reads /proc/kallsyms.
+// the iterator fd and decodes the records (bpf/iter.go). The task iterator
+// also symbolizes each stack address the first time the walk meets it, with
+// %pB in the kernel, so a take never reads /proc/kallsyms. (A separate
+// iter/bpf_map_elem pass over the unique addresses would be simpler, but
+// some kernels refuse to load that iterator type: Linux 6.18 with EPERM.)
 
 #include "itersnap.h"
 #include <bpf/bpf_helpers.h>
@@ -21,13 +23,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PATH_BYTES 4096 // PATH_MAX
 #define MAX_PIDS 64
 #define MAX_COMMS 16
-#define MAX_ADDRS 32768
+#define MAX_SYMBOLIZED 32768
+#define SYM_SLOTS 256 // a power of two, as STACK_SLOTS
+#define SYM_BYTES 192 // the most of a symbol kept, NUL included; see sym_rec
 #define O_CLOEXEC 02000000
 #define SOCKFS_MAGIC 0x534F434B
 #define PIPEFS_MAGIC 0x50495045
 
 // One record per thread. The stack_bytes bytes of return addresses (u64,
-// leaf first) follow it in the stream.
+// leaf first) follow it in the stream, then nr_syms symbol records.
 struct task_rec {
 	u32 tid; // task->pid
 	u32 pid; // task->tgid
@@ -41,6 +45,20 @@ struct task_rec {
 	u64 switches; // nvcsw + nivcsw
 	u64 nofile; // RLIMIT_NOFILE soft limit
 	char comm[TASK_COMM_LEN];
+	u32 nr_syms; // symbol records that follow the stack
+	u32 pad;
+};
+
+// The symbol of one return address, as /proc/PID/stack prints it:
+// "function+0xoff/0xsize [module]". Each address of the walk is symbolized
+// once, after the stack that first holds it. sym_bytes bytes of text follow
+// (no NUL), or it is -errno from bpf_snprintf. A symbol is cut at
+// SYM_BYTES-1 bytes so that one task's records always fit in the iterator's
+// 32 KB seq buffer: 127 frames of 16 + 191 bytes, plus the task's own.
+struct sym_rec {
+	u64 addr;
+	s32 sym_bytes;
+	u32 pad;
 };
 
 // How a file_rec's path is given.
@@ -69,6 +87,9 @@ struct file_rec {
 struct task_scratch {
 	struct task_rec rec;
 	u64 stack[STACK_SLOTS];
+	u64 new_frames[2]; // bit i: frame i is the walk's first sight of its address
+	struct sym_rec sym;
+	char text[SYM_SLOTS];
 };
 
 struct file_scratch {
@@ -90,13 +111,17 @@ struct {
 	__type(value, struct file_scratch);
 } file_scratch SEC(".maps");
 
-// Addresses to symbolize, written by userspace; zero slots are skipped.
+// The addresses this walk has symbolized, each with the seq_num of the
+// task whose records carry its symbol: most frames (syscall entry, the
+// scheduler) are shared by many threads and formatted only once. When it is
+// full, further addresses are symbolized every time they occur, which costs
+// time and bytes but loses nothing.
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_ADDRS);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SYMBOLIZED);
+	__type(key, u64);
 	__type(value, u64);
-} addrs SEC(".maps");
+} symbolized SEC(".maps");
 
 // Filters, set by userspace before load. A task passes when no filter is set,
 // or when its tgid is in filter_pids, or its comm or its process's comm is in
@@ -147,6 +172,52 @@ static __always_inline u32 task_state(struct task_struct *task)
 	return (u32)BPF_CORE_READ(old, state);
 }
 
+// mark_new_frames sets a bit in s->new_frames for each of the stack's
+// frames whose symbol no earlier task's records carry, and counts them.
+//
+// A task can be shown twice: when its records overflow the seq buffer,
+// bpf_seq_read drops them and shows the task again, with the same seq_num,
+// at the start of the next read. So an address counts as done only when a
+// task with another seq_num claimed it.
+static __always_inline u32 mark_new_frames(struct task_scratch *s, u32 frames, u64 seq_num)
+{
+	u32 count = 0;
+
+	s->new_frames[0] = s->new_frames[1] = 0;
+	for (u32 i = 0; i < MAX_FRAMES && i < frames; i++) {
+		u64 addr = s->stack[i];
+		u64 *owner = bpf_map_lookup_elem(&symbolized, &addr);
+		if (owner && *owner != seq_num)
+			continue;
+		// A failed insert (the map is full) symbolizes it all the same.
+		if (!owner)
+			bpf_map_update_elem(&symbolized, &addr, &seq_num, BPF_NOEXIST);
+		s->new_frames[i / 64] |= 1ULL << (i % 64);
+		count++;
+	}
+	return count;
+}
+
+static const char sym_fmt[] = "%pB";
+
+// write_symbols writes a sym_rec for each frame mark_new_frames marked.
+static __always_inline void write_symbols(struct seq_file *seq, struct task_scratch *s, u32 frames)
+{
+	for (u32 i = 0; i < MAX_FRAMES && i < frames; i++) {
+		if (!(s->new_frames[i / 64] & (1ULL << (i % 64))))
+			continue;
+		u64 addr = s->stack[i];
+		// bpf_snprintf returns the length with the NUL, also when it
+		// had to cut the text.
+		long n = bpf_snprintf(s->text, SYM_BYTES, sym_fmt, &addr, sizeof(addr));
+		s->sym.addr = addr;
+		s->sym.sym_bytes = n < 0 ? n : n > SYM_BYTES ? SYM_BYTES - 1 : n - 1;
+		bpf_seq_write(seq, &s->sym, sizeof(s->sym));
+		if (s->sym.sym_bytes > 0)
+			bpf_seq_write(seq, s->text, s->sym.sym_bytes & (SYM_SLOTS - 1));
+	}
+}
+
 SEC("iter/task")
 int dump_task(struct bpf_iter__task *ctx)
 {
@@ -180,9 +251,13 @@ int dump_task(struct bpf_iter__task *ctx)
 
 	long n = bpf_get_task_stack(task, s->stack, MAX_FRAMES * sizeof(u64), 0);
 	r->stack_bytes = n;
+	u32 frames = n > 0 ? n / sizeof(u64) : 0;
+	r->nr_syms = mark_new_frames(s, frames, ctx->meta->seq_num);
 	bpf_seq_write(seq, r, sizeof(*r));
 	if (n > 0)
 		bpf_seq_write(seq, s->stack, n & (STACK_SLOTS * sizeof(u64) - 1));
+	if (r->nr_syms > 0)
+		write_symbols(seq, s, frames);
 	return 0;
 }
 
@@ -246,19 +321,5 @@ int dump_file(struct bpf_iter__task_file *ctx)
 	bpf_seq_write(seq, r, sizeof(*r));
 	if (n > 1)
 		bpf_seq_write(seq, s->path, (n - 1) & (PATH_BYTES - 1));
-	return 0;
-}
-
-SEC("iter/bpf_map_elem")
-int symbolize(struct bpf_iter__bpf_map_elem *ctx)
-{
-	u32 *key = ctx->key;
-	u64 *addr = ctx->value;
-
-	if (!key || !addr || *addr == 0)
-		return 0;
-	// %pB resolves in the kernel, also when kptr_restrict hides
-	// /proc/kallsyms addresses, and prints what /proc/PID/stack prints.
-	BPF_SEQ_PRINTF(ctx->meta->seq, "%u %pB\n", *key, *addr);
 	return 0;
 }

@@ -30,11 +30,13 @@ typedef _Bool bool;
 #define false 0
 
 enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 };
 
 #define TASK_COMM_LEN 16
+#define BPF_NOEXIST 1
 #define RLIMIT_NOFILE 7
 #define RLIM_NLIMITS 16
 #define BITS_PER_LONG 64
@@ -133,15 +135,6 @@ struct bpf_iter__task_file {
 	struct task_struct *task;
 	u32 fd;
 	struct file *file;
-} __attribute__((preserve_access_index));
-
-struct bpf_map;
-
-struct bpf_iter__bpf_map_elem {
-	struct bpf_iter_meta *meta;
-	struct bpf_map *map;
-	void *key;
-	void *value;
 } __attribute__((preserve_access_index));
 
 #endif

@@ -40,6 +40,13 @@ const (
 	itersnapPathSourcePATH_PIPE    itersnapPathSource = 2
 )
 
+type itersnapSymRec struct {
+	_        structs.HostLayout
+	Addr     uint64
+	SymBytes int32
+	Pad      uint32
+}
+
 type itersnapTaskRec struct {
 	_          structs.HostLayout
 	Tid        uint32
@@ -54,24 +61,28 @@ type itersnapTaskRec struct {
 	Switches   uint64
 	Nofile     uint64
 	Comm       [16]int8
+	NrSyms     uint32
+	Pad        uint32
 }
 
 type itersnapTaskScratch struct {
-	_     structs.HostLayout
-	Rec   itersnapTaskRec
-	Stack [128]uint64
+	_         structs.HostLayout
+	Rec       itersnapTaskRec
+	Stack     [128]uint64
+	NewFrames [2]uint64
+	Sym       itersnapSymRec
+	Text      [256]int8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	itersnapMapAddrs         = "addrs"
 	itersnapMapFileScratch   = "file_scratch"
+	itersnapMapSymbolized    = "symbolized"
 	itersnapMapTaskScratch   = "task_scratch"
 	itersnapProgDumpFile     = "dump_file"
 	itersnapProgDumpTask     = "dump_task"
-	itersnapProgSymbolize    = "symbolize"
 	itersnapVarFilterComms   = "filter_comms"
 	itersnapVarFilterPids    = "filter_pids"
 	itersnapVarNrFilterComms = "nr_filter_comms"
@@ -120,17 +131,16 @@ type itersnapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnapProgramSpecs struct {
-	DumpFile  *ebpf.ProgramSpec `ebpf:"dump_file"`
-	DumpTask  *ebpf.ProgramSpec `ebpf:"dump_task"`
-	Symbolize *ebpf.ProgramSpec `ebpf:"symbolize"`
+	DumpFile *ebpf.ProgramSpec `ebpf:"dump_file"`
+	DumpTask *ebpf.ProgramSpec `ebpf:"dump_task"`
 }
 
 // itersnapMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnapMapSpecs struct {
-	Addrs       *ebpf.MapSpec `ebpf:"addrs"`
 	FileScratch *ebpf.MapSpec `ebpf:"file_scratch"`
+	Symbolized  *ebpf.MapSpec `ebpf:"symbolized"`
 	TaskScratch *ebpf.MapSpec `ebpf:"task_scratch"`
 }
 
@@ -164,15 +174,15 @@ func (o *itersnapObjects) Close() error {
 //
 // It can be passed to loadItersnapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnapMaps struct {
-	Addrs       *ebpf.Map `ebpf:"addrs"`
 	FileScratch *ebpf.Map `ebpf:"file_scratch"`
+	Symbolized  *ebpf.Map `ebpf:"symbolized"`
 	TaskScratch *ebpf.Map `ebpf:"task_scratch"`
 }
 
 func (m *itersnapMaps) Close() error {
 	return _ItersnapClose(
-		m.Addrs,
 		m.FileScratch,
+		m.Symbolized,
 		m.TaskScratch,
 	)
 }
@@ -191,16 +201,14 @@ type itersnapVariables struct {
 //
 // It can be passed to loadItersnapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnapPrograms struct {
-	DumpFile  *ebpf.Program `ebpf:"dump_file"`
-	DumpTask  *ebpf.Program `ebpf:"dump_task"`
-	Symbolize *ebpf.Program `ebpf:"symbolize"`
+	DumpFile *ebpf.Program `ebpf:"dump_file"`
+	DumpTask *ebpf.Program `ebpf:"dump_task"`
 }
 
 func (p *itersnapPrograms) Close() error {
 	return _ItersnapClose(
 		p.DumpFile,
 		p.DumpTask,
-		p.Symbolize,
 	)
 }
 

@@ -18,11 +18,13 @@ const (
 	commLen  = 16 // TASK_COMM_LEN
 )
 
-// TaskRecord and FileRecord are the fixed records the iterators write;
-// bpf2go generates them from the C structs, so there is one definition.
+// TaskRecord, SymbolRecord and FileRecord are the fixed records the
+// iterators write; bpf2go generates them from the C structs, so there is one
+// definition.
 type (
-	TaskRecord = itersnapTaskRec
-	FileRecord = itersnapFileRec
+	TaskRecord   = itersnapTaskRec
+	SymbolRecord = itersnapSymRec
+	FileRecord   = itersnapFileRec
 )
 
 // Filter selects tasks in the kernel: a task passes when its tgid is in PIDs

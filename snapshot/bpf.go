@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -13,7 +12,7 @@ import (
 )
 
 // BPF collects with the kernel iterators in package bpf: one pass over the
-// tasks, one over the fd tables, one to symbolize the unique stack addresses.
+// tasks, which also symbolizes their stacks, and one over the fd tables.
 type BPF struct{}
 
 // Name implements Collector.
@@ -33,12 +32,12 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 	s := &Snapshot{Meta: Meta{Time: start, Collector: "bpf", Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
 
-	// Stacks are interned by their raw addresses first, and symbolized once
-	// per unique address after the walk.
+	// Stacks are interned by their raw addresses first, and turned into
+	// symbols once per unique stack after the walk.
 	raw := map[string]int32{}
 	var rawStacks [][]uint64
 	noStack := 0
-	err = objs.Tasks(func(r *bpf.TaskRecord, stack []uint64) {
+	syms, err := objs.Tasks(func(r *bpf.TaskRecord, stack []uint64) {
 		t := Task{
 			PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
 			Comm:  bpf.CommString(r.Comm),
@@ -89,7 +88,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 		return nil, fmt.Errorf("walk files: %w", err)
 	}
 
-	s.symbolize(objs, rawStacks)
+	s.symbolize(syms, rawStacks)
 	if noStack > 0 {
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no kernel stack for %d threads (exiting, or stack unavailable)", noStack))
 	}
@@ -119,24 +118,11 @@ func dedupFiles(files []File) []File {
 }
 
 // symbolize turns the raw address stacks into s.Stacks, in the same order,
-// so Task.Stack indexes stay valid. If the kernel cannot symbolize, the
-// frames stay hex addresses and a note says so: a take with raw stacks beats
-// no take.
-func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) {
-	seen := map[uint64]struct{}{}
-	var unique []uint64
-	for _, st := range rawStacks {
-		for _, a := range st {
-			if _, ok := seen[a]; !ok {
-				seen[a] = struct{}{}
-				unique = append(unique, a)
-			}
-		}
-	}
-	syms, err := objs.Symbolize(unique)
-	if err != nil {
-		s.Meta.Notes = append(s.Meta.Notes, "bpf: stacks not symbolized: "+strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
+// so Task.Stack indexes stay valid. A frame the kernel could not symbolize
+// stays a hex address, and a note says how many: a take with raw frames
+// beats no take.
+func (s *Snapshot) symbolize(syms map[uint64]string, rawStacks [][]uint64) {
+	unresolved := map[uint64]bool{}
 	s.Stacks = make([]Stack, len(rawStacks))
 	for i, st := range rawStacks {
 		frames := make(Stack, len(st))
@@ -144,8 +130,12 @@ func (s *Snapshot) symbolize(objs *bpf.Objects, rawStacks [][]uint64) {
 			frames[j] = syms[a]
 			if frames[j] == "" {
 				frames[j] = fmt.Sprintf("%#x", a)
+				unresolved[a] = true
 			}
 		}
 		s.Stacks[i] = frames
+	}
+	if len(unresolved) > 0 {
+		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: %d stack addresses not symbolized", len(unresolved)))
 	}
 }
