@@ -25,11 +25,18 @@ const lockRetry = 50 * time.Millisecond
 // bbolt then locks the same open file again, which flock(2) grants at once.
 type opener struct {
 	exclusive bool
+	create    bool // create the file, which must not exist (see create)
 	timeout   time.Duration
 	file      *os.File // what bbolt was given, to close it if bbolt panics
 }
 
 func (o *opener) open(name string, flag int, perm os.FileMode) (*os.File, error) {
+	// bbolt always asks for O_CREATE on a read-write open.
+	if o.create {
+		flag |= os.O_CREATE | os.O_EXCL
+	} else {
+		flag &^= os.O_CREATE
+	}
 	for {
 		f, err := o.openOnce(name, flag, perm)
 		if err != errReplaced {
@@ -43,24 +50,11 @@ func (o *opener) open(name string, flag int, perm os.FileMode) (*os.File, error)
 var errReplaced = errors.New("replaced while waiting for the lock")
 
 func (o *opener) openOnce(name string, flag int, perm os.FileMode) (*os.File, error) {
-	created := false
-	var f *os.File
-	var err error
-	if flag&os.O_CREATE != 0 {
-		// O_EXCL tells a file this open created from one that was there.
-		f, err = os.OpenFile(name, flag|os.O_EXCL, perm)
-		if err == nil {
-			created = true
-		} else if errors.Is(err, fs.ErrExist) {
-			f, err = os.OpenFile(name, flag&^os.O_CREATE, perm)
-		}
-	} else {
-		f, err = os.OpenFile(name, flag, perm)
-	}
+	f, err := os.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
-	if err := o.lockNonEmpty(f, created); err != nil {
+	if err := o.lockNonEmpty(f); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -75,34 +69,22 @@ func (o *opener) openOnce(name string, flag int, perm os.FileMode) (*os.File, er
 }
 
 // lockNonEmpty locks f and checks that it is a regular file with content,
-// unless this open created it. An empty file that this open did not create
-// is most often a take creating the database right now: it locks the file
-// just after creating it and writes it before unlocking, but another open
-// can win the lock in between. So an empty file is given until the timeout
-// to fill, and refused if it does not.
-func (o *opener) lockNonEmpty(f *os.File, created bool) error {
-	deadline := time.Now().Add(o.timeout)
-	for {
-		if err := o.lock(f, deadline); err != nil {
-			return err
-		}
-		info, err := f.Stat()
-		switch {
-		case err != nil:
-			return err
-		case !info.Mode().IsRegular():
-			return errNotRegular
-		case info.Size() > 0 || created:
-			return nil
-		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
-			return &fs.PathError{Op: "flock", Path: f.Name(), Err: err}
-		}
-		if time.Now().Add(lockRetry).After(deadline) {
-			return errEmptyFile
-		}
-		time.Sleep(lockRetry)
+// unless this open created it. itersnap never leaves an empty file at a
+// database's path (see create), so an empty one is somebody else's.
+func (o *opener) lockNonEmpty(f *os.File) error {
+	if err := o.lock(f, time.Now().Add(o.timeout)); err != nil {
+		return err
 	}
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return err
+	case !info.Mode().IsRegular():
+		return errNotRegular
+	case info.Size() == 0 && !o.create:
+		return errEmptyFile
+	}
+	return nil
 }
 
 // lock takes flock(2), shared for readers and exclusive for the writer,

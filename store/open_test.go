@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -95,7 +96,6 @@ func TestCorruptFilesRefused(t *testing.T) {
 			if err := os.WriteFile(path, content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			// An empty file is given the lock timeout to be filled.
 			ro, rw := openBoth(t, path, 200*time.Millisecond)
 			if !errors.Is(ro, ErrUnreadable) {
 				t.Errorf("read-only Open: %v, want ErrUnreadable", ro)
@@ -471,5 +471,37 @@ func TestConcurrentCreate(t *testing.T) {
 		if err != nil || len(entries) != takes {
 			t.Errorf("after %d concurrent takes: %d snapshots, %v", takes, len(entries), err)
 		}
+	}
+}
+
+// TestStaleCreatingFiles checks that a read-write open removes the
+// temporary files a killed creation left, once they are a minute old, and
+// leaves a fresh one (another take may be creating right now) alone.
+func TestStaleCreatingFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "itersnap.db")
+	stale, fresh := path+".creating.old", path+".creating.new"
+	for _, name := range []string{stale, fresh} {
+		if err := os.WriteFile(name, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale %s: %v, want it removed", stale, err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh %s: %v, want it kept", fresh, err)
+	}
+	left, _ := filepath.Glob(path + ".creating.*")
+	if len(left) != 1 {
+		t.Errorf("temporary files after Open: %v, want only %s", left, fresh)
 	}
 }

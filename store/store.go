@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -77,16 +79,76 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 
-	bdb, err := openBolt(path, opts.ReadOnly, timeout)
+	bdb, err := openBolt(path, opts.ReadOnly, false, timeout)
+	if !opts.ReadOnly && errors.Is(err, fs.ErrNotExist) {
+		if err = create(path, timeout); err == nil {
+			bdb, err = openBolt(path, false, false, timeout)
+		}
+	}
 	if err != nil {
 		return nil, openError(path, opts.ReadOnly, timeout, err)
 	}
+	if !opts.ReadOnly {
+		removeStale(path)
+	}
+	return useBolt(bdb, path, opts.ReadOnly)
+}
+
+// useBolt checks (and on a read-write open, creates or migrates) the schema
+// of an open bbolt file.
+func useBolt(bdb *bolt.DB, path string, readOnly bool) (*DB, error) {
 	db := &DB{bolt: bdb, path: path}
-	if err := db.checkSchema(opts.ReadOnly); err != nil {
+	if err := db.checkSchema(readOnly); err != nil {
 		_ = bdb.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// create makes a new database at path that is whole from the moment the path
+// names it: it is built under a temporary name in the same directory, with
+// its schema, and linked into place. So a take killed while creating the
+// database leaves no file, or a whole empty database, never an empty or
+// half-written file that later takes would have to refuse (a file at the
+// path that is not a database is not ours to overwrite). Two takes creating
+// at once both link; the one that loses opens the winner's file.
+func create(path string, timeout time.Duration) error {
+	tmp := path + ".creating." + strconv.FormatUint(rand.Uint64(), 36)
+	bdb, err := openBolt(tmp, false, true, timeout)
+	if err != nil {
+		return err
+	}
+	db, err := useBolt(bdb, tmp, false)
+	if err == nil {
+		err = db.Close()
+	}
+	if err == nil {
+		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
+	_ = os.Remove(tmp)
+	if err != nil {
+		return err
+	}
+	// The new name must outlive a power cut as much as the commit after it.
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = dir.Sync()
+		_ = dir.Close()
+	}
+	return nil
+}
+
+// removeStale removes what create left when it was killed: temporary files
+// of path older than a minute (creating one takes milliseconds). Every
+// read-write open looks, so a leftover goes with the next take after that.
+func removeStale(path string) {
+	old, _ := filepath.Glob(path + ".creating.*")
+	for _, name := range old {
+		if info, err := os.Lstat(name); err == nil && info.Mode().IsRegular() && time.Since(info.ModTime()) > time.Minute {
+			_ = os.Remove(name)
+		}
+	}
 }
 
 // checkSymlink refuses to write through a symlink that another user owns:
@@ -105,12 +167,13 @@ func checkSymlink(path string) error {
 	return nil
 }
 
-// openBolt opens the bbolt file, turning a bbolt panic or a memory fault (a
-// truncated file is mapped past its end) into ErrUnreadable.
-func openBolt(path string, readOnly bool, timeout time.Duration) (bdb *bolt.DB, err error) {
+// openBolt opens the bbolt file, which must exist unless create is set,
+// turning a bbolt panic or a memory fault (a truncated file is mapped past
+// its end) into ErrUnreadable.
+func openBolt(path string, readOnly, create bool, timeout time.Duration) (bdb *bolt.DB, err error) {
 	// A fresh struct, not a copy of bolt.DefaultOptions: the package default
 	// is shared with every other bbolt user in the process.
-	o := &opener{exclusive: !readOnly, timeout: timeout}
+	o := &opener{exclusive: !readOnly, create: create, timeout: timeout}
 	options := &bolt.Options{
 		ReadOnly: readOnly,
 		Timeout:  timeout,
@@ -152,6 +215,13 @@ func openError(path string, readOnly bool, timeout time.Duration, err error) err
 		}
 		return newError(ErrUnreadable, err, "cannot write database %s: permission denied (run as root, or set --db / ITERSNAP_DB)", path)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return newError(ErrUnreadable, err, "database %s is not a bbolt file or is corrupt (%v)", path, err)
+	}
+	var pe *fs.PathError
+	var errno syscall.Errno
+	if !errors.As(err, &pe) && !errors.As(err, &errno) {
+		// Not the OS's: bbolt's own check of the file failed ("file size
+		// too small", a bad meta or freelist page).
 		return newError(ErrUnreadable, err, "database %s is not a bbolt file or is corrupt (%v)", path, err)
 	}
 	return newError(ErrUnreadable, err, "cannot open database %s: %v", path, pathErr(err))

@@ -107,6 +107,11 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	db.Close()
 
 	s, err := o.collect(ctx, f)
+	if err != nil && ctx.Err() != nil {
+		// SIGINT or SIGTERM (systemd stopping the unit) while collecting;
+		// once collected, a signal no longer stops the commit.
+		return errors.New("interrupted while collecting: no snapshot was written")
+	}
 	if err != nil {
 		return err
 	}
