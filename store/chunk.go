@@ -201,8 +201,9 @@ type storedChunk struct {
 // snapshot of a host where little changed can refer to again.
 func latestChunks(tx *bolt.Tx) (map[chunkKey]storedChunk, error) {
 	out := map[chunkKey]storedChunk{}
-	k, v := tx.Bucket(bucketRecords).Cursor().Last()
-	if k == nil || len(v) == 0 || v[0] != encRecord {
+	records := tx.Bucket(bucketRecords)
+	v := getRecord(records, lastRecordID(records))
+	if len(v) == 0 || v[0] != encRecord {
 		return out, nil // none yet, or a version 1 record: no chunks
 	}
 	r, err := decodeRecordHead(v)

@@ -31,7 +31,7 @@ func (db *DB) Get(id uint64) (*snapshot.Snapshot, error) {
 		}
 		var recordValue []byte
 		if records != nil {
-			recordValue = records.Get(key)
+			recordValue = getRecord(records, id)
 		}
 		if recordValue == nil {
 			return db.corrupt(fmt.Errorf("snapshot %d has metadata but no record", id))

@@ -57,7 +57,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 
 	ro, rw := openBoth(t, path, 0)
 	for _, err := range []error{ro, rw} {
-		if !errors.Is(err, ErrUnreadable) || !strings.Contains(fmt.Sprint(err), "schema version 99 is newer than this itersnap supports (2): upgrade itersnap") {
+		if !errors.Is(err, ErrUnreadable) || !strings.Contains(fmt.Sprint(err), fmt.Sprintf("schema version 99 is newer than this itersnap supports (%d): upgrade itersnap", SchemaVersion)) {
 			t.Errorf("Open of a schema 99 database: %v, want ErrUnreadable naming version 99", err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestCorruptRecord(t *testing.T) {
 			err := db.bolt.Update(func(tx *bolt.Tx) error {
 				b := tx.Bucket(bucketRecords)
 				if value == nil {
-					good := b.Get(idKey(id))
+					good := getRecord(b, id)
 					value = append([]byte(nil), good[:len(good)/2]...)
 				}
 				return b.Put(idKey(id), value)

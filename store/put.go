@@ -74,7 +74,7 @@ func put(tx *bolt.Tx, s *snapshot.Snapshot, id uint64) (uint64, error) {
 	if err := metas.Put(key, meta); err != nil {
 		return 0, err
 	}
-	return id, records.Put(key, encodeRecord(chunkIDs, chunks, bases))
+	return id, putRecord(records, id, encodeRecord(chunkIDs, chunks, bases))
 }
 
 // internStacks returns the database's stack ID for each of stacks, adding

@@ -33,7 +33,7 @@ func deleteSnapshot(t *testing.T, db *DB, id uint64) {
 		if err := tx.Bucket(bucketSnapMeta).Delete(idKey(id)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketRecords).Delete(idKey(id))
+		return deleteRecord(tx.Bucket(bucketRecords), id)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ func (db *DB) Forget(p Policy, loc *time.Location, dryRun bool) ([]Decision, err
 			if err := metas.Delete(idKey(d.ID)); err != nil {
 				return err
 			}
-			if err := records.Delete(idKey(d.ID)); err != nil {
+			if err := deleteRecord(records, d.ID); err != nil {
 				return err
 			}
 			removed++
@@ -120,8 +120,7 @@ func (db *DB) Forget(p Policy, loc *time.Location, dryRun bool) ([]Decision, err
 // Records list both outside their packed part, so nothing is inflated.
 func (db *DB) sweep(tx *bolt.Tx) error {
 	liveChunks, liveStacks := map[uint64]bool{}, map[uint64]bool{}
-	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-		id, _ := keyID(k)
+	err := forEachRecord(tx.Bucket(bucketRecords), func(id uint64, v []byte) error {
 		if len(v) > 0 && v[0] == encRecordV1 {
 			ids, _, err := decodeRecordV1Head(v)
 			if err != nil {

@@ -94,7 +94,7 @@ func TestForgetFreesChunksAndStacks(t *testing.T) {
 	if n := bucketLen(t, db, bucketSnapMeta); n != 5 {
 		t.Errorf("%d snapshots left, want 5", n)
 	}
-	if n := bucketLen(t, db, bucketRecords); n != 5 {
+	if n := recordCount(t, db); n != 5 {
 		t.Errorf("%d records left, want 5", n)
 	}
 	chunksAfter, stacksAfter := bucketLen(t, db, bucketChunks), bucketLen(t, db, bucketStacks)

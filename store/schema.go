@@ -9,7 +9,7 @@ import (
 
 // SchemaVersion is the bucket layout this itersnap writes. A database with
 // a newer one is refused; an older one is migrated on a read-write open.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Bucket names, declared once. Snapshot and stack keys are big-endian
 // uint64s from NextSequence, so cursor order is ID order.
@@ -22,7 +22,8 @@ var (
 	// so that `list` decodes a few hundred bytes per snapshot, not the
 	// whole snapshot. Its keys define which snapshots exist.
 	bucketSnapMeta = []byte("snapmeta")
-	// bucketRecords: snapshot ID -> tasks, fds and stack references.
+	// bucketRecords: snapshot ID -> tasks, fds and stack references;
+	// since schema 3 in parts under ID‖part (parts.go).
 	bucketRecords = []byte("records")
 	// bucketStacks: stack ID -> frames. Each distinct stack once in the
 	// whole database: stacks repeat across threads and across snapshots.
@@ -44,6 +45,7 @@ var (
 var migrations = map[uint64]func(*bolt.Tx) error{
 	0: createV1,
 	1: createV2,
+	2: splitRecords,
 }
 
 func createV1(tx *bolt.Tx) error {
@@ -131,3 +133,9 @@ func (db *DB) checkSize(tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// splitRecords marks schema 3, where new records are stored in parts
+// (parts.go). Records written whole stay as they are and are still read;
+// the version keeps an older itersnap, which would not find the parts,
+// from taking the database for corrupt.
+func splitRecords(*bolt.Tx) error { return nil }

@@ -110,6 +110,19 @@ func bucketLen(t testing.TB, db *DB, name []byte) int {
 	return n
 }
 
+// recordCount is the number of records, whole or in parts.
+func recordCount(t testing.TB, db *DB) int {
+	t.Helper()
+	n := 0
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return forEachRecord(tx.Bucket(bucketRecords), func(uint64, []byte) error { n++; return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 var (
 	stackSleep = snapshot.Stack{"do_nanosleep+0x87/0x1a0", "hrtimer_nanosleep+0xd8/0x1a0", "__x64_sys_nanosleep+0x98/0xd0", "do_syscall_64+0x5b/0x80", "entry_SYSCALL_64_after_hwframe+0x76/0x7e"}
 	stackEpoll = snapshot.Stack{"ep_poll+0x2d5/0x310", "do_epoll_wait+0xb8/0xd0", "__x64_sys_epoll_wait+0x6f/0x110", "do_syscall_64+0x5b/0x80", "entry_SYSCALL_64_after_hwframe+0x76/0x7e"}
