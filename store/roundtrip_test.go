@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -143,12 +144,20 @@ func TestSyntheticRoundTrip(t *testing.T) {
 	}
 }
 
-// TestReadsSchemaV1: a database written by itersnap before chunks (schema
-// 1, version 1 records; testdata/store/v1.db) reads as it was, read-only and
-// without migrating, and a take migrates it and adds chunked snapshots.
-func TestReadsSchemaV1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v1.db")
-	data, err := os.ReadFile("../testdata/store/v1.db")
+// TestReadsOlderSchemas: databases written by earlier itersnaps (schema 1,
+// before chunks, testdata/store/v1.db; schema 2, whole records,
+// testdata/store/v2.db) read as they were, read-only and without
+// migrating, and a take migrates them and adds snapshots in the current
+// layout.
+func TestReadsOlderSchemas(t *testing.T) {
+	for _, name := range []string{"v1.db", "v2.db"} {
+		t.Run(name, func(t *testing.T) { checkOlderSchema(t, name) })
+	}
+}
+
+func checkOlderSchema(t *testing.T, name string) {
+	path := filepath.Join(t.TempDir(), name)
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "store", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +180,13 @@ func TestReadsSchemaV1(t *testing.T) {
 	}
 	ro, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
-		t.Fatalf("read-only Open of a schema 1 database: %v", err)
+		t.Fatalf("read-only Open of %s: %v", name, err)
 	}
 	check(ro)
 	ro.Close()
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, data) {
+		t.Errorf("a read-only Open changed %s (%v)", name, err)
+	}
 
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -187,5 +199,20 @@ func TestReadsSchemaV1(t *testing.T) {
 	}
 	want = append(want, third)
 	check(db)
+	checkConsistent(t, db)
+	if _, err := db.Forget(Policy{Last: 1}, time.UTC, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordCount(t, db); got != 1 {
+		t.Errorf("%d records after forgetting all but the last, want 1", got)
+	}
+	third.ID = 3
+	got, err := db.Get(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(third, got, cmpOpts); d != "" {
+		t.Errorf("Get(3) after forget mismatch (-want +got):\n%s", d)
+	}
 	checkConsistent(t, db)
 }
