@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -270,5 +271,49 @@ func BenchmarkGet(b *testing.B) {
 		if _, err := db.Get(id); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRetentionSteadySize measures retention: the idle host taken every
+// minute for ten hours with `take --keep-last 60` (a forget after each
+// put). The freed pages are reused, so the file stops growing once an
+// hour is kept; compact then hands back what the high-water mark holds
+// beyond the live data.
+func TestRetentionSteadySize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "itersnap.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newIdleHost()
+	sizes := map[int]int64{}
+	for i := 1; i <= 600; i++ {
+		if i > 1 {
+			h.step()
+		}
+		mustPut(t, db, h.snapshot())
+		if _, err := db.Forget(Policy{Last: 60}, time.UTC, false); err != nil {
+			t.Fatal(err)
+		}
+		sizes[i] = dbSize(t, db)
+	}
+	if n := recordCount(t, db); n != 60 {
+		t.Errorf("%d snapshots kept, want 60", n)
+	}
+	checkConsistent(t, db)
+	db.Close()
+	if _, _, err := Compact(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compacted := dbSize(t, db)
+	db.Close()
+	t.Logf("keep-last 60, bytes in use (high-water) after 60 takes: %d, 120: %d, 300: %d, 600: %d; compacted: %d",
+		sizes[60], sizes[120], sizes[300], sizes[600], compacted)
+	if sizes[600] > sizes[120]*5/4 {
+		t.Errorf("the database keeps growing under keep-last 60: %d bytes after 120 takes, %d after 600", sizes[120], sizes[600])
 	}
 }
