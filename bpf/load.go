@@ -109,8 +109,8 @@ func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
 
 // minKernel is the oldest kernel the programs load on: iter/task and
 // bpf_seq_write came in 5.8, bpf_get_task_stack in 5.9, bpf_d_path in
-// iterator programs in 5.12.
-var minKernel = [2]int{5, 12}
+// iterator programs in 5.12, bpf_snprintf in 5.13, bpf_loop in 5.17.
+var minKernel = [2]int{5, 17}
 
 // checkKernel says plainly what is missing, before the verifier says it
 // obscurely.
@@ -121,7 +121,7 @@ func checkKernel() error {
 		var major, minor int
 		if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err == nil &&
 			(major < minKernel[0] || major == minKernel[0] && minor < minKernel[1]) {
-			return fmt.Errorf("kernel %s is older than %d.%d, which the BPF collector needs (task iterators with bpf_d_path): %w",
+			return fmt.Errorf("kernel %s is older than %d.%d, which the BPF collector needs (task iterators with bpf_d_path and bpf_loop): %w",
 				release, minKernel[0], minKernel[1], ebpf.ErrNotSupported)
 		}
 	}

@@ -46,7 +46,7 @@ process's name is NAME (the kernel keeps 15 characters), --pid keeps the
 threads and fds of process PID. A task that matches any filter is kept.
 
 The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
-kernel BTF and Linux 5.12 or newer. With --collector auto (the default) a
+kernel BTF and Linux 5.17 or newer. With --collector auto (the default) a
 take that cannot load BPF falls back to reading /proc, with one warning line
 on stderr; --collector procfs asks for that without the warning.
 
@@ -153,7 +153,7 @@ func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot
 	}
 	why := bpfFailure(err)
 	if o.collector == collectorBPF {
-		return nil, fmt.Errorf("%s: run as root on Linux 5.12+ with BTF, or use --collector procfs", why)
+		return nil, fmt.Errorf("%s: run as root on Linux 5.17+ with BTF, or use --collector procfs", why)
 	}
 	o.warnf("BPF collector unavailable (%s); reading /proc instead (--collector procfs silences this)", why)
 	s, perr := snapshot.Procfs{}.Collect(ctx, f)
