@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -143,10 +144,14 @@ func create(path string, timeout time.Duration) error {
 // of path older than a minute (creating one takes milliseconds). Every
 // read-write open looks, so a leftover goes with the next take after that.
 func removeStale(path string) {
-	old, _ := filepath.Glob(path + ".creating.*")
-	for _, name := range old {
-		if info, err := os.Lstat(name); err == nil && info.Mode().IsRegular() && time.Since(info.ModTime()) > time.Minute {
-			_ = os.Remove(name)
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".creating."
+	entries, _ := os.ReadDir(dir) // not Glob: the path may hold * or [
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }
