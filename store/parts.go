@@ -9,15 +9,15 @@ import (
 )
 
 // Since schema 3 a snapshot's record is stored in parts of at most partSize
-// bytes, under the keys ID‖0, ID‖1, ... (the 8-byte ID key and a part
-// number byte), instead of whole under the ID key.
+// bytes, under the keys ID‖0, ID‖1, ... (the 8-byte ID key and a 4-byte
+// big-endian part number), instead of whole under the ID key.
 //
 // Why: bbolt splits a leaf page only when it holds more than four keys, and
 // then leaves at least two keys on each side, so a bucket of ~1 kB values
 // appended one per commit ends with two values a page: pages 55% full. On
 // an idle host a record is about that size, and its half-empty pages were
 // a fifth of the database. Parts a few hundred bytes long fill pages to the
-// FillPercent, for 9 bytes of key and 16 of page element per part.
+// FillPercent, for 12 bytes of key and 16 of page element per part.
 //
 // Records written whole (schema 1 and 2) stay where they are and are read
 // as they are: the whole-ID key sorts just before its parts.
@@ -25,14 +25,11 @@ const partSize = 480
 
 // partKey is the key of record id's part n.
 func partKey(id uint64, n int) []byte {
-	return append(idKey(id), byte(n))
+	return binary.BigEndian.AppendUint32(idKey(id), uint32(n))
 }
 
 // putRecord stores record under id, in parts.
 func putRecord(b *bolt.Bucket, id uint64, record []byte) error {
-	if len(record) > partSize*256 {
-		return fmt.Errorf("record of %d bytes: more than 256 parts", len(record))
-	}
 	for n := 0; n == 0 || n*partSize < len(record); n++ {
 		part := record[n*partSize : min((n+1)*partSize, len(record))]
 		if err := b.Put(partKey(id, n), part); err != nil {
@@ -66,7 +63,7 @@ func getRecord(b *bolt.Bucket, id uint64) []byte {
 
 // isPart says whether k is the key of one of record id's parts.
 func isPart(k []byte, id uint64) bool {
-	return len(k) == 9 && binary.BigEndian.Uint64(k) == id
+	return len(k) == 12 && binary.BigEndian.Uint64(k) == id
 }
 
 // deleteRecord deletes record id, whole or in parts.
@@ -74,7 +71,7 @@ func deleteRecord(b *bolt.Bucket, id uint64) error {
 	if err := b.Delete(idKey(id)); err != nil {
 		return err
 	}
-	for n := 0; n < 256; n++ {
+	for n := 0; ; n++ {
 		k := partKey(id, n)
 		if b.Get(k) == nil {
 			return nil
@@ -83,7 +80,6 @@ func deleteRecord(b *bolt.Bucket, id uint64) error {
 			return err
 		}
 	}
-	return nil
 }
 
 // lastRecordID returns the highest snapshot ID with a record, or 0.

@@ -3,12 +3,14 @@ package store
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -215,4 +217,44 @@ func checkOlderSchema(t *testing.T, name string) {
 		t.Errorf("Get(3) after forget mismatch (-want +got):\n%s", d)
 	}
 	checkConsistent(t, db)
+}
+
+// TestLargeRecordInParts: a record of more than 256 parts (a large host)
+// is stored and read back whole, and forgetting it leaves no part behind.
+func TestLargeRecordInParts(t *testing.T) {
+	db := openTestDB(t)
+	mustPut(t, db, syntheticSnapshot(20000, 200, 30000, 0))
+	// The same host, every thread with an unforeseeable switch count: the
+	// chunks are reused, and the record's deltas do not compress.
+	want := syntheticSnapshot(20000, 200, 30000, 0)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range want.Tasks {
+		want.Tasks[i].Switches = rnd.Uint64() >> 1
+	}
+	id := mustPut(t, db, want)
+	var size int
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		size = len(getRecord(tx.Bucket(bucketRecords), id))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if size <= 256*partSize {
+		t.Fatalf("record of %d bytes: want more than 256 parts of %d", size, partSize)
+	}
+	got, err := db.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.ID = id
+	if d := cmp.Diff(want, got, cmpOpts); d != "" {
+		t.Errorf("Get mismatch (-want +got):\n%s", d)
+	}
+	mustPut(t, db, syntheticSnapshot(10, 2, 10, 1))
+	if _, err := db.Forget(Policy{Last: 1}, time.UTC, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := bucketLen(t, db, bucketRecords); n != 1 {
+		t.Errorf("%d record keys left after forgetting the large records, want 1", n)
+	}
 }
