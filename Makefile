@@ -19,7 +19,7 @@ build:
 test:
 	$(GO) test -count=1 ./...
 
-# Runs the tests that load BPF (bpf, snapshot, cmd/itersnap's kernel tests)
+# Runs the tests that load BPF (bpf, collect, cmd/itersnap's kernel tests)
 # on Debian 12's 6.1 cloud kernel in qemu. Needs root; the first run
 # installs qemu and busybox and downloads the kernel into .cache/.
 test-kernels:

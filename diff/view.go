@@ -8,12 +8,6 @@ import (
 	"github.com/itersnap/itersnap/snapshot"
 )
 
-// procfsResolution is the resolution of start times read from procfs:
-// /proc/PID/stat gives start_boottime in clock ticks (USER_HZ = 100),
-// truncated by nsec_to_clock_t. Truncating a BPF start time (ns) to it gives
-// the procfs value of the same task.
-const procfsResolution = 10_000_000
-
 // comparison holds one view per snapshot of the range, all keyed the same way
 // and narrowed by the same filter.
 type comparison struct {
@@ -44,12 +38,7 @@ func (p *process) comm() string { return p.leader.Comm }
 // coarser procfs resolution.
 type keyer struct{ resolution uint64 }
 
-func (k keyer) start(ns uint64) uint64 {
-	if k.resolution <= 1 {
-		return ns
-	}
-	return ns - ns%k.resolution
-}
+func (k keyer) start(ns uint64) uint64 { return snapshot.TruncStart(ns, k.resolution) }
 
 func (k keyer) thread(t *snapshot.Task) snapshot.ThreadKey {
 	return snapshot.ThreadKey{TID: t.TID, StartTime: k.start(t.StartTime)}
@@ -66,7 +55,7 @@ func newComparison(snaps []*snapshot.Snapshot) *comparison {
 		}
 	}
 	if len(collectors) > 1 {
-		k.resolution = procfsResolution
+		k.resolution = snapshot.ProcfsStartResolution
 		c.notes = append(c.notes, fmt.Sprintf("snapshots from different collectors (%s): start times compared at 10 ms resolution",
 			describeEach(snaps, func(s *snapshot.Snapshot) string { return orUnknown(s.Meta.Collector) })))
 	}
@@ -111,7 +100,7 @@ func newView(s *snapshot.Snapshot, k keyer, filters []snapshot.Filter) *view {
 		switch {
 		case p == nil:
 			v.byPID[t.PID] = &process{leader: t}
-		case p.leader.TID != t.PID && (t.TID == t.PID || t.TID < p.leader.TID):
+		case snapshot.BetterLeader(p.leader, t):
 			p.leader = t
 		}
 	}

@@ -22,11 +22,6 @@ const (
 	maxSuspects = 8
 )
 
-// startResolution is the coarsest start time a collector records (procfs:
-// clock ticks of 10 ms). A process is the same in every snapshot when its
-// pid and its start time at that resolution are.
-const startResolution = 10_000_000
-
 type chartPoint struct{ X, Y, Title string }
 
 type chartSeries struct {
@@ -46,9 +41,10 @@ type fdChart struct {
 	PlotRight      string
 }
 
-type processKey struct {
-	pid   uint32
-	start uint64
+// processKey is a process's identity at the coarsest resolution any
+// collector records, so that it holds across snapshots of both collectors.
+func processKey(pid uint32, start uint64) snapshot.ProcessKey {
+	return snapshot.ProcessKey{PID: pid, StartTime: snapshot.TruncStart(start, snapshot.ProcfsStartResolution)}
 }
 
 // buildChart counts, in every snapshot of the range, the open fds of the
@@ -56,9 +52,9 @@ type processKey struct {
 func buildChart(snaps []*snapshot.Snapshot, leaks []diff.FDLeakFinding) fdChart {
 	var c fdChart
 	var suspects []diff.FDLeakFinding
-	seen := map[processKey]bool{}
+	seen := map[snapshot.ProcessKey]bool{}
 	for _, f := range leaks {
-		k := processKey{f.PID, f.ProcessStart / startResolution}
+		k := processKey(f.PID, f.ProcessStart)
 		if !seen[k] && len(suspects) < maxSuspects {
 			seen[k] = true
 			suspects = append(suspects, f)
@@ -69,20 +65,20 @@ func buildChart(snaps []*snapshot.Snapshot, leaks []diff.FDLeakFinding) fdChart 
 	}
 
 	// fds[i][k]: fds of process k in snapshot i; absent when not running.
-	fds := make([]map[processKey]int, len(snaps))
+	fds := make([]map[snapshot.ProcessKey]int, len(snaps))
 	maxFDs := 1
 	for i, s := range snaps {
-		fds[i] = map[processKey]int{}
+		fds[i] = map[snapshot.ProcessKey]int{}
 		starts := map[uint32]uint64{}
 		for _, p := range s.Processes() {
-			if k := (processKey{p.PID, p.StartTime / startResolution}); seen[k] {
-				starts[p.PID] = k.start
+			if k := processKey(p.PID, p.StartTime); seen[k] {
+				starts[p.PID] = k.StartTime
 				fds[i][k] = 0
 			}
 		}
 		for _, f := range s.Files {
 			if start, ok := starts[f.PID]; ok {
-				k := processKey{f.PID, start}
+				k := snapshot.ProcessKey{PID: f.PID, StartTime: start}
 				fds[i][k]++
 				maxFDs = max(maxFDs, fds[i][k])
 			}
@@ -107,7 +103,7 @@ func buildChart(snaps []*snapshot.Snapshot, leaks []diff.FDLeakFinding) fdChart 
 	yOf := func(n int) float64 { return chartTop + plotH*(1-float64(n)/float64(top)) }
 
 	for si, f := range suspects {
-		k := processKey{f.PID, f.ProcessStart / startResolution}
+		k := processKey(f.PID, f.ProcessStart)
 		series := chartSeries{Colour: si, Label: fmt.Sprintf("pid %d %s", f.PID, f.Comm)}
 		for i, s := range snaps {
 			n, ok := fds[i][k]

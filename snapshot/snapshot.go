@@ -1,6 +1,7 @@
-// Package snapshot holds itersnap's data model and the collectors that fill
-// it: the BPF collector (default) and the procfs collector (fallback, test
-// oracle and benchmark baseline).
+// Package snapshot is itersnap's data model: snapshots of tasks, fds and
+// interned stacks, and the identities that compare them across snapshots.
+// It is pure Go and builds on every OS; the collectors that fill it are in
+// package collect (Linux only).
 package snapshot
 
 import (
@@ -144,6 +145,7 @@ type Process struct {
 // stands in for it.
 func (s *Snapshot) Processes() []Process {
 	byPID := map[uint32]*Process{}
+	leaders := map[uint32]Task{}
 	var order []uint32
 	for _, t := range s.Tasks {
 		p, ok := byPID[t.PID]
@@ -153,7 +155,8 @@ func (s *Snapshot) Processes() []Process {
 			order = append(order, t.PID)
 		}
 		p.Threads++
-		if !ok || t.TID == t.PID {
+		if cur := leaders[t.PID]; !ok || BetterLeader(&cur, &t) {
+			leaders[t.PID] = t
 			p.PPID, p.Comm, p.StartTime, p.UID, p.NoFileLimit = t.PPID, t.Comm, t.StartTime, t.UID, t.NoFileLimit
 		}
 	}

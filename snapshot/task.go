@@ -45,12 +45,12 @@ const (
 		TaskTraced | ExitDead | ExitZombie | TaskParked
 )
 
-// PF_KTHREAD from include/linux/sched.h.
-const pfKthread = 0x00200000
+// PFKthread is PF_KTHREAD, from include/linux/sched.h.
+const PFKthread = 0x00200000
 
-// stateLetters is fs/proc/array.c's task_state_array, indexed by
+// StateLetters is fs/proc/array.c's task_state_array, indexed by
 // task_state_index(): the letters ps prints.
-const stateLetters = "RSDTtXZPI"
+const StateLetters = "RSDTtXZPI"
 
 // StateLetter is the letter ps prints for the task, computed the way
 // include/linux/sched.h's __task_state_index() does.
@@ -69,10 +69,10 @@ func (t Task) StateLetter() byte {
 		idx++
 		report >>= 1
 	}
-	if idx >= len(stateLetters) {
+	if idx >= len(StateLetters) {
 		return '?'
 	}
-	return stateLetters[idx]
+	return StateLetters[idx]
 }
 
 // Blocked reports an uninterruptible sleep (ps's D), leaving out idle kernel
@@ -90,20 +90,4 @@ func (t Task) Blocked() bool {
 func (t Task) Killable() bool { return t.State&TaskWakeKill != 0 }
 
 // KernelThread reports a kernel thread (PF_KTHREAD).
-func (t Task) KernelThread() bool { return t.Flags&pfKthread != 0 }
-
-// ThreadKey identifies a thread across snapshots of one boot: tids are
-// reused, start times are not.
-type ThreadKey struct {
-	TID       uint32
-	StartTime uint64
-}
-
-// ProcessKey identifies a process across snapshots of one boot.
-type ProcessKey struct {
-	PID       uint32
-	StartTime uint64
-}
-
-// Key returns the thread's identity.
-func (t Task) Key() ThreadKey { return ThreadKey{t.TID, t.StartTime} }
+func (t Task) KernelThread() bool { return t.Flags&PFKthread != 0 }

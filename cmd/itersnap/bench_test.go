@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/itersnap/itersnap/bpf/bpftest"
+	"github.com/itersnap/itersnap/collect"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkCollectors(b *testing.B) {
 	perOp := map[string]time.Duration{}
 	rss := map[string]int64{}
 
-	for _, c := range []snapshot.Collector{snapshot.BPF{}, snapshot.Procfs{}} {
+	for _, c := range []collect.Collector{collect.BPF{}, collect.Procfs{}} {
 		b.Run("collect/"+c.Name(), func(b *testing.B) {
 			var s *snapshot.Snapshot
 			for b.Loop() {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/itersnap/itersnap/bpf"
+	"github.com/itersnap/itersnap/collect"
 	"github.com/itersnap/itersnap/snapshot"
 	"github.com/itersnap/itersnap/store"
 )
@@ -142,9 +143,9 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 
 func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
 	if o.collector == collectorProcfs {
-		return snapshot.Procfs{}.Collect(ctx, f)
+		return collect.Procfs{}.Collect(ctx, f)
 	}
-	s, err := snapshot.BPF{}.Collect(ctx, f)
+	s, err := collect.BPF{}.Collect(ctx, f)
 	if err == nil || ctx.Err() != nil {
 		return s, err
 	}
@@ -156,7 +157,7 @@ func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot
 		return nil, fmt.Errorf("%s: run as root on Linux 5.17+ with BTF, or use --collector procfs", why)
 	}
 	o.warnf("BPF collector unavailable (%s); reading /proc instead (--collector procfs silences this)", why)
-	s, perr := snapshot.Procfs{}.Collect(ctx, f)
+	s, perr := collect.Procfs{}.Collect(ctx, f)
 	if perr != nil {
 		return nil, perr
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/itersnap/itersnap/bpf/bpftest"
+	"github.com/itersnap/itersnap/snapshot"
 )
 
-func collectBPF(t *testing.T, f Filter) *Snapshot {
+func collectBPF(t *testing.T, f snapshot.Filter) *snapshot.Snapshot {
 	t.Helper()
 	bpftest.RequireBPF(t)
 	s, err := BPF{}.Collect(context.Background(), f)
@@ -24,8 +25,8 @@ func collectBPF(t *testing.T, f Filter) *Snapshot {
 	return s
 }
 
-func filesOf(s *Snapshot, pid uint32) []File {
-	var out []File
+func filesOf(s *snapshot.Snapshot, pid uint32) []snapshot.File {
+	var out []snapshot.File
 	for _, f := range s.Files {
 		if f.PID == pid {
 			out = append(out, f)
@@ -34,8 +35,8 @@ func filesOf(s *Snapshot, pid uint32) []File {
 	return out
 }
 
-func tasksOf(s *Snapshot, pid uint32) []Task {
-	var out []Task
+func tasksOf(s *snapshot.Snapshot, pid uint32) []snapshot.Task {
+	var out []snapshot.Task
 	for _, t := range s.Tasks {
 		if t.PID == pid {
 			out = append(out, t)
@@ -48,7 +49,7 @@ func tasksOf(s *Snapshot, pid uint32) []Task {
 // appears with exactly those fds and kinds.
 func TestBPFChildFDs(t *testing.T) {
 	child := startTestChild(t)
-	s := collectBPF(t, Filter{PIDs: []uint32{uint32(child.Pid)}})
+	s := collectBPF(t, snapshot.Filter{PIDs: []uint32{uint32(child.Pid)}})
 
 	got := map[uint32]string{}
 	for _, f := range filesOf(s, uint32(child.Pid)) {
@@ -73,7 +74,7 @@ func TestBPFChildFDs(t *testing.T) {
 // frames, symbolized in the kernel.
 func TestBPFSleeperStack(t *testing.T) {
 	child := startTestChild(t)
-	s := collectBPF(t, Filter{PIDs: []uint32{uint32(child.Pid)}})
+	s := collectBPF(t, snapshot.Filter{PIDs: []uint32{uint32(child.Pid)}})
 	for _, task := range tasksOf(s, uint32(child.Pid)) {
 		if int(task.TID) != child.SleeperTID {
 			continue
@@ -81,7 +82,7 @@ func TestBPFSleeperStack(t *testing.T) {
 		stack := s.StackOf(task)
 		var funcs []string
 		for _, f := range stack {
-			funcs = append(funcs, Function(f))
+			funcs = append(funcs, snapshot.Function(f))
 		}
 		// do_nanosleep lives in the scheduler's text section, which the
 		// kernel's stack walker leaves out (as /proc/PID/stack does), so
@@ -103,7 +104,7 @@ func TestBPFSleeperStack(t *testing.T) {
 // cannot move.
 func TestBPFAgreesWithProcfs(t *testing.T) {
 	child := startTestChild(t)
-	f := Filter{PIDs: []uint32{uint32(child.Pid)}}
+	f := snapshot.Filter{PIDs: []uint32{uint32(child.Pid)}}
 	viaBPF := collectBPF(t, f)
 	viaProcfs, err := Procfs{}.Collect(context.Background(), f)
 	if err != nil {
@@ -116,9 +117,9 @@ func TestBPFAgreesWithProcfs(t *testing.T) {
 		StartTicks          uint64 // procfs has clock-tick resolution
 		NoFileLimit         uint64
 		KernelThread        bool
-		Stack               Stack // sleeper only
+		Stack               snapshot.Stack // sleeper only
 	}
-	threads := func(s *Snapshot) []thread {
+	threads := func(s *snapshot.Snapshot) []thread {
 		var out []thread
 		for _, t := range tasksOf(s, uint32(child.Pid)) {
 			th := thread{t.PID, t.TID, t.PPID, t.UID, t.Comm, t.StartTime / 10_000_000, t.NoFileLimit, t.KernelThread(), nil}
@@ -142,7 +143,7 @@ func TestBPFAgreesWithProcfs(t *testing.T) {
 // the matching tasks of an unfiltered snapshot.
 func TestBPFFilters(t *testing.T) {
 	child := startTestChild(t)
-	all := collectBPF(t, Filter{})
+	all := collectBPF(t, snapshot.Filter{})
 	comm := ""
 	for _, task := range tasksOf(all, uint32(child.Pid)) {
 		if int(task.TID) == child.Pid {
@@ -152,7 +153,7 @@ func TestBPFFilters(t *testing.T) {
 	if comm == "" {
 		t.Fatalf("child %d not in unfiltered snapshot", child.Pid)
 	}
-	for _, f := range []Filter{
+	for _, f := range []snapshot.Filter{
 		{PIDs: []uint32{uint32(child.Pid)}},
 		{PIDs: []uint32{uint32(child.Pid), 1}},
 		{Comms: []string{comm}},
@@ -196,7 +197,7 @@ func TestBPFFilters(t *testing.T) {
 	}
 }
 
-func reflectEqual(a, b Filter) bool { return cmp.Equal(a, b, cmpopts.EquateEmpty()) }
+func reflectEqual(a, b snapshot.Filter) bool { return cmp.Equal(a, b, cmpopts.EquateEmpty()) }
 
 // TestBPFNoStalePathBytes: bpf_d_path leaves the previous, longer path's
 // bytes in the reused buffer; none may reach the record.
@@ -211,7 +212,7 @@ func TestBPFNoStalePathBytes(t *testing.T) {
 		}
 		defer f.Close()
 	}
-	s := collectBPF(t, Filter{PIDs: []uint32{uint32(os.Getpid())}})
+	s := collectBPF(t, snapshot.Filter{PIDs: []uint32{uint32(os.Getpid())}})
 	seen := map[string]bool{}
 	for _, f := range filesOf(s, uint32(os.Getpid())) {
 		seen[f.Path] = true

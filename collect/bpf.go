@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/itersnap/itersnap/bpf"
+	"github.com/itersnap/itersnap/snapshot"
 )
 
 // BPF collects with the kernel iterators in package bpf: one pass over the
@@ -21,7 +22,7 @@ func (BPF) Name() string { return "bpf" }
 // Collect implements Collector. Load errors come back as they are, so the
 // caller can tell a missing feature or privilege from a bug and fall back to
 // procfs.
-func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
+func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
 	start := time.Now()
 	objs, err := bpf.Load(bpf.Filter{PIDs: f.PIDs, Comms: f.Comms})
 	if err != nil {
@@ -29,7 +30,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 	}
 	defer objs.Close()
 
-	s := &Snapshot{Meta: Meta{Time: start, Collector: "bpf", Filter: f}}
+	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: "bpf", Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
 
 	// Stacks are interned by their raw addresses first, and turned into
@@ -38,7 +39,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 	var rawStacks [][]uint64
 	noStack := 0
 	syms, err := objs.Tasks(func(r *bpf.TaskRecord, stack []uint64) {
-		t := Task{
+		t := snapshot.Task{
 			PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
 			Comm:  bpf.CommString(r.Comm),
 			State: r.State, ExitState: r.ExitState, Flags: r.Flags,
@@ -47,7 +48,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 			Stack: -1,
 		}
 		if len(stack) == 0 {
-			t.Missing |= MissingStack
+			t.Missing |= snapshot.MissingStack
 			noStack++
 		} else {
 			key := unsafe.String((*byte)(unsafe.Pointer(&stack[0])), len(stack)*8)
@@ -70,7 +71,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 
 	noPath := 0
 	err = objs.Files(func(r *bpf.FileRecord, path []byte) {
-		f := File{
+		f := snapshot.File{
 			PID: r.Pid, FD: r.Fd, Mode: r.Mode, Flags: r.Flags,
 			// The kernel's dev_t is major<<20|minor; stat(2) reports the
 			// userspace encoding.
@@ -79,7 +80,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 			Path:  string(path),
 		}
 		if path == nil {
-			f.Missing |= MissingPath
+			f.Missing |= snapshot.MissingPath
 			noPath++
 		}
 		s.Files = append(s.Files, f)
@@ -88,7 +89,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 		return nil, fmt.Errorf("walk files: %w", err)
 	}
 
-	s.symbolize(syms, rawStacks)
+	symbolize(s, syms, rawStacks)
 	if noStack > 0 {
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no kernel stack for %d threads (exiting, or stack unavailable)", noStack))
 	}
@@ -106,7 +107,7 @@ func (BPF) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 // kernel/bpf/task_iter.c skips a thread that shares its leader's fd table
 // by comparing with the leader's files, which a zombie leader no longer
 // has: then every live thread reports the same table.
-func dedupFiles(files []File) []File {
+func dedupFiles(files []snapshot.File) []snapshot.File {
 	out := files[:0]
 	for i, f := range files {
 		if i > 0 && f.PID == files[i-1].PID && f.FD == files[i-1].FD {
@@ -118,14 +119,14 @@ func dedupFiles(files []File) []File {
 }
 
 // symbolize turns the raw address stacks into s.Stacks, in the same order,
-// so Task.Stack indexes stay valid. A frame the kernel could not symbolize
+// so snapshot.Task.Stack indexes stay valid. A frame the kernel could not symbolize
 // stays a hex address, and a note says how many: a take with raw frames
 // beats no take.
-func (s *Snapshot) symbolize(syms map[uint64]string, rawStacks [][]uint64) {
+func symbolize(s *snapshot.Snapshot, syms map[uint64]string, rawStacks [][]uint64) {
 	unresolved := map[uint64]bool{}
-	s.Stacks = make([]Stack, len(rawStacks))
+	s.Stacks = make([]snapshot.Stack, len(rawStacks))
 	for i, st := range rawStacks {
-		frames := make(Stack, len(st))
+		frames := make(snapshot.Stack, len(st))
 		for j, a := range st {
 			frames[j] = syms[a]
 			if frames[j] == "" {

@@ -1,8 +1,10 @@
-package snapshot
+package collect
 
 import (
 	"bytes"
 	"errors"
+
+	"github.com/itersnap/itersnap/snapshot"
 )
 
 // Parsers for the /proc files the procfs collector reads. They work on the
@@ -90,37 +92,37 @@ func kernelComm(name []byte, flags uint32) []byte {
 			name = name[:i]
 		}
 	}
-	if len(name) > CommLen {
-		name = name[:CommLen]
+	if len(name) > snapshot.CommLen {
+		name = name[:snapshot.CommLen]
 	}
 	return name
 }
 
 // stateFromLetter synthesizes raw state bits from the letter procfs prints,
-// choosing bits for which Task.StateLetter gives the letter back. procfs
+// choosing bits for which snapshot.Task.StateLetter gives the letter back. procfs
 // cannot tell a killable D from an uninterruptible one (TASK_WAKEKILL is not
-// reported), so D is marked MissingKillable.
-func stateFromLetter(c byte) (state, exitState uint32, missing Missing, ok bool) {
+// reported), so D is marked snapshot.MissingKillable.
+func stateFromLetter(c byte) (state, exitState uint32, missing snapshot.Missing, ok bool) {
 	switch c {
 	case 'R':
-		return TaskRunning, 0, 0, true
+		return snapshot.TaskRunning, 0, 0, true
 	case 'S':
-		return TaskInterruptible, 0, 0, true
+		return snapshot.TaskInterruptible, 0, 0, true
 	case 'D':
-		return TaskUninterruptible, 0, MissingKillable, true
+		return snapshot.TaskUninterruptible, 0, snapshot.MissingKillable, true
 	case 'T':
 		// TASK_STOPPED is __TASK_STOPPED | TASK_WAKEKILL.
-		return TaskStopped | TaskWakeKill, 0, 0, true
+		return snapshot.TaskStopped | snapshot.TaskWakeKill, 0, 0, true
 	case 't':
-		return TaskTraced, 0, 0, true
+		return snapshot.TaskTraced, 0, 0, true
 	case 'X':
-		return 0, ExitDead, 0, true
+		return 0, snapshot.ExitDead, 0, true
 	case 'Z':
-		return 0, ExitZombie, 0, true
+		return 0, snapshot.ExitZombie, 0, true
 	case 'P':
-		return TaskParked, 0, 0, true
+		return snapshot.TaskParked, 0, 0, true
 	case 'I':
-		return TaskIdle, 0, 0, true
+		return snapshot.TaskIdle, 0, 0, true
 	}
 	return 0, 0, 0, false
 }
@@ -216,7 +218,7 @@ func parseNoFileLimit(b []byte) (uint64, error) {
 	}
 	soft := rest[:end]
 	if string(soft) == "unlimited" {
-		return NoLimit, nil
+		return snapshot.NoLimit, nil
 	}
 	v, ok := parseDecimal(soft)
 	if !ok {
@@ -229,7 +231,7 @@ func parseNoFileLimit(b []byte) (uint64, error) {
 // file lists them. Each line is "[<0>] %pB" (fs/proc/base.c proc_pid_stack;
 // the address is always printed as 0): the frame is what follows "] ",
 // module suffix included: "nfs_wait_bit_killable+0x1c/0x80 [nfs]".
-func appendStackFrames(dst Stack, b []byte) Stack {
+func appendStackFrames(dst snapshot.Stack, b []byte) snapshot.Stack {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {

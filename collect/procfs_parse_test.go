@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"encoding/binary"
@@ -6,20 +6,21 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/itersnap/itersnap/snapshot"
 )
 
 func TestStateFromLetter(t *testing.T) {
-	for _, c := range []byte(stateLetters) {
+	for _, c := range []byte(snapshot.StateLetters) {
 		state, exit, missing, ok := stateFromLetter(c)
 		if !ok {
 			t.Errorf("%c: not known", c)
 			continue
 		}
-		task := Task{State: state, ExitState: exit, Missing: missing}
+		task := snapshot.Task{State: state, ExitState: exit, Missing: missing}
 		if got := task.StateLetter(); got != c {
 			t.Errorf("%c: state %#x exit %#x gives back %c", c, state, exit, got)
 		}
-		if got, want := missing&MissingKillable != 0, c == 'D'; got != want {
+		if got, want := missing&snapshot.MissingKillable != 0, c == 'D'; got != want {
 			t.Errorf("%c: MissingKillable %v, want %v", c, got, want)
 		}
 		if got, want := task.Blocked(), c == 'D'; got != want {
@@ -79,15 +80,15 @@ func TestKernelComm(t *testing.T) {
 		want  string
 	}{
 		{"bash", 0x400000, "bash"},
-		{"kworker/0:1-events", pfKthread | pfWQWorker, "kworker/0:1"},
-		{"kworker/u8:1-flush-254:0", pfKthread | pfWQWorker, "kworker/u8:1"},
-		{"kworker/1:1H+kblockd", pfKthread | pfWQWorker, "kworker/1:1H"},
-		{"kworker/u9:0", pfKthread | pfWQWorker, "kworker/u9:0"},
-		{"kworker/R-quota_events_unbound", pfKthread | pfWQWorker, "kworker/R-quota"},
-		{"kworker/R-mld", pfKthread | pfWQWorker, "kworker/R-mld"},
-		{"rcu_exp_par_gp_kthread_worker/0", pfKthread, "rcu_exp_par_gp_"},
+		{"kworker/0:1-events", snapshot.PFKthread | pfWQWorker, "kworker/0:1"},
+		{"kworker/u8:1-flush-254:0", snapshot.PFKthread | pfWQWorker, "kworker/u8:1"},
+		{"kworker/1:1H+kblockd", snapshot.PFKthread | pfWQWorker, "kworker/1:1H"},
+		{"kworker/u9:0", snapshot.PFKthread | pfWQWorker, "kworker/u9:0"},
+		{"kworker/R-quota_events_unbound", snapshot.PFKthread | pfWQWorker, "kworker/R-quota"},
+		{"kworker/R-mld", snapshot.PFKthread | pfWQWorker, "kworker/R-mld"},
+		{"rcu_exp_par_gp_kthread_worker/0", snapshot.PFKthread, "rcu_exp_par_gp_"},
 		// Not a worker: a '-' is part of the name.
-		{"kvm-nx-lpage-re", pfKthread, "kvm-nx-lpage-re"},
+		{"kvm-nx-lpage-re", snapshot.PFKthread, "kvm-nx-lpage-re"},
 		{"memfd:sealed-91", 0, "memfd:sealed-91"},
 	} {
 		if got := string(kernelComm([]byte(tc.name), tc.flags)); got != tc.want {
@@ -124,7 +125,7 @@ func TestParseNoFileLimit(t *testing.T) {
 		want       uint64
 	}{
 		{"1024", "524288", 1024},
-		{"unlimited", "unlimited", NoLimit},
+		{"unlimited", "unlimited", snapshot.NoLimit},
 		{"20000", "unlimited", 20000},
 	} {
 		got, err := parseNoFileLimit(fmt.Appendf(nil, limits, tc.soft, tc.hard))
@@ -141,7 +142,7 @@ func TestAppendStackFrames(t *testing.T) {
 	const text = "[<0>] hrtimer_nanosleep+0x74/0xf0\n" +
 		"[<0>] nfs_wait_bit_killable+0x1c/0x80 [nfs]\n" +
 		"[<0>] __x64_sys_nanosleep+0xbc/0xf0\n"
-	want := Stack{"hrtimer_nanosleep+0x74/0xf0", "nfs_wait_bit_killable+0x1c/0x80 [nfs]", "__x64_sys_nanosleep+0xbc/0xf0"}
+	want := snapshot.Stack{"hrtimer_nanosleep+0x74/0xf0", "nfs_wait_bit_killable+0x1c/0x80 [nfs]", "__x64_sys_nanosleep+0xbc/0xf0"}
 	if d := cmp.Diff(want, appendStackFrames(nil, []byte(text))); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"context"
@@ -8,18 +8,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/itersnap/itersnap/snapshot"
 	"golang.org/x/sys/unix"
 )
 
 // Procfs collects from /proc: the fallback when BPF cannot be loaded, the
 // oracle the BPF collector is tested against, and the baseline it is
 // benchmarked against. It records the same fields as the BPF collector,
-// except whether a D wait is killable (MissingKillable).
+// except whether a D wait is killable (snapshot.MissingKillable).
 //
 // Per thread it reads task/TID/stat, task/TID/status and task/TID/stack; per
 // process limits and, per fd, the fd link, a stat(2) through it and
-// fdinfo/N. Whatever it cannot read is marked in the record's Missing bits
-// and summarized in Meta.Notes; tasks and fds that go away while it reads
+// fdinfo/N. Whatever it cannot read is marked in the record's snapshot.Missing bits
+// and summarized in snapshot.Meta.Notes; tasks and fds that go away while it reads
 // are left out, as if it had looked a moment later.
 type Procfs struct {
 	// Root is where procfs is mounted; empty means /proc. Tests point it at a
@@ -40,7 +41,7 @@ const procfsTickNs = 10_000_000
 
 // Collect implements Collector. Only a failure to read the procfs root
 // itself is an error.
-func (p Procfs) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
+func (p Procfs) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
 	start := time.Now()
 	root := p.Root
 	if root == "" {
@@ -52,7 +53,7 @@ func (p Procfs) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 	}
 	defer unix.Close(rootfd)
 
-	s := &Snapshot{Meta: Meta{Time: start, Collector: "procfs", Filter: f}}
+	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: "procfs", Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
 
 	w := newProcfsWalk(rootfd, f)
@@ -89,13 +90,13 @@ func (p Procfs) Collect(ctx context.Context, f Filter) (*Snapshot, error) {
 // procfsWalk is one Collect's state: results, reused buffers and the tally
 // of what could not be read.
 type procfsWalk struct {
-	filter Filter
+	filter snapshot.Filter
 	root   int // dirfd of the procfs root
 
-	tasks []Task
-	files []File
+	tasks []snapshot.Task
+	files []snapshot.File
 
-	stacks *Interner
+	stacks *snapshot.Interner
 	// rawStacks maps a stack file's text to its interned index, so that a
 	// stack seen before costs one map lookup and no parsing.
 	rawStacks map[string]int32
@@ -109,11 +110,11 @@ type procfsWalk struct {
 	gaps procfsGaps
 }
 
-func newProcfsWalk(rootfd int, f Filter) *procfsWalk {
+func newProcfsWalk(rootfd int, f snapshot.Filter) *procfsWalk {
 	return &procfsWalk{
 		filter:    f,
 		root:      rootfd,
-		stacks:    NewInterner(),
+		stacks:    snapshot.NewInterner(),
 		rawStacks: map[string]int32{},
 		buf:       make([]byte, 0, 16<<10),
 		dirBuf:    make([]byte, 32<<10),
@@ -163,7 +164,7 @@ func (w *procfsWalk) process(pid uint32) {
 	}
 	leaderComm := string(kernelComm(leader.comm, leader.flags))
 	leader.comm = nil // points into w.buf, which the next read reuses
-	all := f.Empty() || pidMatch || slices.ContainsFunc(f.Comms, func(c string) bool { return TruncComm(c) == leaderComm })
+	all := f.Empty() || pidMatch || slices.ContainsFunc(f.Comms, func(c string) bool { return snapshot.TruncComm(c) == leaderComm })
 	if !all && len(f.Comms) == 0 {
 		return
 	}
@@ -218,7 +219,7 @@ func (w *procfsWalk) process(pid uint32) {
 	for i := range tasks {
 		tasks[i].NoFileLimit = nofile
 		if err != nil {
-			tasks[i].Missing |= MissingLimit
+			tasks[i].Missing |= snapshot.MissingLimit
 		}
 	}
 
@@ -263,8 +264,8 @@ func (w *procfsWalk) stat(taskfd int, tidName string) (taskStat, error) {
 // thread builds the task record from its stat and reads its status and
 // stack. gone reports that the thread went away meanwhile (or, for a
 // leader, that pid is a thread id and not a process).
-func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st taskStat, comm string) (t Task, gone bool) {
-	t = Task{
+func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st taskStat, comm string) (t snapshot.Task, gone bool) {
+	t = snapshot.Task{
 		PID: pid, TID: tid, PPID: st.ppid, Comm: comm,
 		Flags:     st.flags,
 		StartTime: st.start * procfsTickNs,
@@ -290,7 +291,7 @@ func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st task
 	case vanished(err) && !stillThere(taskfd, tidName):
 		return t, true
 	default:
-		t.Missing |= MissingStatus
+		t.Missing |= snapshot.MissingStatus
 		w.gaps.status.add(err)
 	}
 
@@ -301,13 +302,13 @@ func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st task
 		if t.Stack < 0 {
 			// stack_trace_save_tsk gives nothing for a task running on
 			// another CPU or one whose stack is gone (exiting, zombie).
-			t.Missing |= MissingStack
+			t.Missing |= snapshot.MissingStack
 			w.gaps.noStack.n++
 		}
 	case vanished(err) && !stillThere(taskfd, tidName):
 		return t, true
 	default:
-		t.Missing |= MissingStack
+		t.Missing |= snapshot.MissingStack
 		w.gaps.stack.add(err)
 	}
 	return t, false
@@ -359,9 +360,9 @@ func (w *procfsWalk) fdTable(pid uint32, dirfd int, fdDir, infoDir string) (gone
 	// whole table: once refused, the other fds are recorded without trying.
 	var denied error
 	for _, fd := range w.fds {
-		file := File{PID: pid, FD: fd}
+		file := snapshot.File{PID: pid, FD: fd}
 		if denied != nil {
-			file.Missing |= MissingPath
+			file.Missing |= snapshot.MissingPath
 			w.gaps.path.add(denied)
 			w.gaps.fdStat.add(denied)
 			w.gaps.fdInfo.add(denied)
@@ -379,7 +380,7 @@ func (w *procfsWalk) fdTable(pid uint32, dirfd int, fdDir, infoDir string) (gone
 		case vanished(err):
 			continue
 		default:
-			file.Missing |= MissingPath
+			file.Missing |= snapshot.MissingPath
 			w.gaps.path.add(err)
 			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 				denied = err

@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"bytes"
@@ -15,18 +15,19 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/itersnap/itersnap/snapshot"
 	"golang.org/x/sys/unix"
 )
 
 // testCmpOpts compares records whatever order they were collected in.
 var testCmpOpts = cmp.Options{
-	cmpopts.SortSlices(func(a, b Task) bool { return a.PID < b.PID || a.PID == b.PID && a.TID < b.TID }),
-	cmpopts.SortSlices(func(a, b File) bool { return a.PID < b.PID || a.PID == b.PID && a.FD < b.FD }),
+	cmpopts.SortSlices(func(a, b snapshot.Task) bool { return a.PID < b.PID || a.PID == b.PID && a.TID < b.TID }),
+	cmpopts.SortSlices(func(a, b snapshot.File) bool { return a.PID < b.PID || a.PID == b.PID && a.FD < b.FD }),
 	cmpopts.SortSlices(func(a, b uint32) bool { return a < b }),
 	cmpopts.EquateEmpty(),
 }
 
-func collectProcfs(t *testing.T, f Filter) *Snapshot {
+func collectProcfs(t *testing.T, f snapshot.Filter) *snapshot.Snapshot {
 	t.Helper()
 	s, err := Procfs{}.Collect(context.Background(), f)
 	if err != nil {
@@ -55,14 +56,14 @@ func procTaskIDs(t *testing.T, pid int) []uint32 {
 }
 
 // procFiles reads the fds of pid with the os package, as another oracle.
-func procFiles(t *testing.T, pid int) []File {
+func procFiles(t *testing.T, pid int) []snapshot.File {
 	t.Helper()
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var files []File
+	var files []snapshot.File
 	for _, e := range entries {
 		fd, err := strconv.ParseUint(e.Name(), 10, 32)
 		if err != nil {
@@ -90,7 +91,7 @@ func procFiles(t *testing.T, pid int) []File {
 				flags = uint32(f)
 			}
 		}
-		files = append(files, File{PID: uint32(pid), FD: uint32(fd), Mode: st.Mode, Flags: flags, Dev: st.Dev, Inode: st.Ino, Path: link})
+		files = append(files, snapshot.File{PID: uint32(pid), FD: uint32(fd), Mode: st.Mode, Flags: flags, Dev: st.Dev, Inode: st.Ino, Path: link})
 	}
 	return files
 }
@@ -114,11 +115,11 @@ func TestProcfsChild(t *testing.T) {
 
 	// The Go runtime may start a thread at any time: take the snapshot
 	// between two identical listings.
-	var s *Snapshot
+	var s *snapshot.Snapshot
 	var wantTIDs []uint32
 	for attempt := 0; ; attempt++ {
 		before := procTaskIDs(t, child.Pid)
-		s = collectProcfs(t, Filter{PIDs: []uint32{pid}})
+		s = collectProcfs(t, snapshot.Filter{PIDs: []uint32{pid}})
 		if after := procTaskIDs(t, child.Pid); slices.Equal(before, after) {
 			wantTIDs = before
 			break
@@ -140,13 +141,13 @@ func TestProcfsChild(t *testing.T) {
 	if err := unix.Prlimit(child.Pid, unix.RLIMIT_NOFILE, nil, &limit); err != nil {
 		t.Fatal(err)
 	}
-	leaderComm := TruncComm(filepath.Base(os.Args[0]))
+	leaderComm := snapshot.TruncComm(filepath.Base(os.Args[0]))
 	leaderStart, err := strconv.ParseUint(procStat(t, child.Pid, child.Pid)[19], 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := os.Geteuid() == 0
-	var sleeper *Task
+	var sleeper *snapshot.Task
 	for i, task := range s.Tasks {
 		if task.PID != pid {
 			t.Errorf("task %d of pid %d: the filter lets through only %d", task.TID, task.PID, pid)
@@ -173,10 +174,10 @@ func TestProcfsChild(t *testing.T) {
 		}
 		// A thread running on a CPU has no stack to show; the rest is
 		// always readable (stacks only as root).
-		if m := task.Missing &^ MissingStack; m != 0 {
+		if m := task.Missing &^ snapshot.MissingStack; m != 0 {
 			t.Errorf("tid %d: missing %#x", task.TID, m)
 		}
-		if !root && task.Missing&MissingStack == 0 {
+		if !root && task.Missing&snapshot.MissingStack == 0 {
 			t.Errorf("tid %d: a stack without root", task.TID)
 		}
 	}
@@ -193,15 +194,15 @@ func TestProcfsChild(t *testing.T) {
 		// do_nanosleep is __sched, and stack_trace_save_tsk leaves out
 		// scheduler functions (in_sched_functions), so on 6.x the leaf is
 		// hrtimer_nanosleep.
-		if len(stack) == 0 || !slices.Contains([]string{"hrtimer_nanosleep", "do_nanosleep"}, Function(stack[0])) ||
-			!slices.ContainsFunc(stack, func(f string) bool { return Function(f) == "hrtimer_nanosleep" }) {
+		if len(stack) == 0 || !slices.Contains([]string{"hrtimer_nanosleep", "do_nanosleep"}, snapshot.Function(stack[0])) ||
+			!slices.ContainsFunc(stack, func(f string) bool { return snapshot.Function(f) == "hrtimer_nanosleep" }) {
 			t.Errorf("sleeper's stack is not asleep in nanosleep:\n%s", strings.Join(stack, "\n"))
 		}
 		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stack", child.Pid, child.SleeperTID))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want Stack
+		var want snapshot.Stack
 		for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
 			want = append(want, strings.TrimPrefix(line, "[<0>] "))
 		}
@@ -217,13 +218,13 @@ func TestProcfsChild(t *testing.T) {
 }
 
 // checkChildFiles checks that files are exactly the child's fds.
-func checkChildFiles(t *testing.T, child *testChild, files []File) {
+func checkChildFiles(t *testing.T, child *testChild, files []snapshot.File) {
 	t.Helper()
 	if d := cmp.Diff(procFiles(t, child.Pid), files, testCmpOpts); d != "" {
 		t.Errorf("fds (-/proc/%d/fd +snapshot):\n%s", child.Pid, d)
 	}
 	kinds := map[uint32]string{}
-	byFD := map[uint32]File{}
+	byFD := map[uint32]snapshot.File{}
 	for _, f := range files {
 		kinds[f.FD] = f.Kind()
 		byFD[f.FD] = f
@@ -289,7 +290,7 @@ func procfsFilterProblems(t *testing.T, child *testChild) []string {
 	var problems []string
 	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	pid := uint32(child.Pid)
-	all := collectProcfs(t, Filter{})
+	all := collectProcfs(t, snapshot.Filter{})
 	leaders := map[uint32]string{}
 	for _, p := range all.Processes() {
 		leaders[p.PID] = p.Comm
@@ -299,7 +300,7 @@ func procfsFilterProblems(t *testing.T, child *testChild) []string {
 		t.Fatalf("child %d not in the unfiltered snapshot", pid)
 	}
 
-	for _, f := range []Filter{
+	for _, f := range []snapshot.Filter{
 		{Comms: []string{childSleeperComm}}, // one thread; no fds: the process is named otherwise
 		{Comms: []string{leaderComm}},       // the child (and this process, of the same name)
 		{Comms: []string{"no-such-comm"}},
@@ -359,7 +360,7 @@ func procfsFilterProblems(t *testing.T, child *testChild) []string {
 // TestProcfsHost: a whole-host snapshot is consistent and says what it
 // could not read.
 func TestProcfsHost(t *testing.T) {
-	s := collectProcfs(t, Filter{})
+	s := collectProcfs(t, snapshot.Filter{})
 	t.Logf("%d threads, %d processes, %d fds, %d stacks in %v; notes: %q",
 		s.Meta.Threads, s.Meta.Processes, s.Meta.FDs, len(s.Stacks), s.Meta.Duration, s.Meta.Notes)
 
@@ -375,7 +376,7 @@ func TestProcfsHost(t *testing.T) {
 	pids := map[uint32]bool{}
 	for _, task := range s.Tasks {
 		pids[task.PID] = true
-		if (task.Stack < 0) != (task.Missing&MissingStack != 0) || int(task.Stack) >= len(s.Stacks) {
+		if (task.Stack < 0) != (task.Missing&snapshot.MissingStack != 0) || int(task.Stack) >= len(s.Stacks) {
 			t.Errorf("tid %d: stack %d of %d, missing %#x", task.TID, task.Stack, len(s.Stacks), task.Missing)
 		}
 	}
@@ -395,21 +396,21 @@ func TestProcfsHost(t *testing.T) {
 	// Even root may be refused another process's stack and fds (an LSM,
 	// or a target with capabilities this process lacks): only this
 	// process's own are sure to be readable.
-	if os.Geteuid() == 0 && !slices.ContainsFunc(s.Tasks, func(task Task) bool { return int(task.PID) == os.Getpid() && task.Stack >= 0 }) {
+	if os.Geteuid() == 0 && !slices.ContainsFunc(s.Tasks, func(task snapshot.Task) bool { return int(task.PID) == os.Getpid() && task.Stack >= 0 }) {
 		t.Errorf("as root, no stack for any thread of this process")
 	}
-	if !slices.ContainsFunc(s.Files, func(f File) bool { return int(f.PID) == os.Getpid() && f.Missing == 0 && f.Inode != 0 }) {
+	if !slices.ContainsFunc(s.Files, func(f snapshot.File) bool { return int(f.PID) == os.Getpid() && f.Missing == 0 && f.Inode != 0 }) {
 		t.Errorf("no readable fd of this process")
 	}
 }
 
 func TestProcfsErrors(t *testing.T) {
-	if _, err := (Procfs{Root: filepath.Join(t.TempDir(), "none")}).Collect(context.Background(), Filter{}); !errors.Is(err, unix.ENOENT) {
+	if _, err := (Procfs{Root: filepath.Join(t.TempDir(), "none")}).Collect(context.Background(), snapshot.Filter{}); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("missing root: %v, want ENOENT", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (Procfs{}).Collect(ctx, Filter{}); !errors.Is(err, context.Canceled) {
+	if _, err := (Procfs{}).Collect(ctx, snapshot.Filter{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: %v", err)
 	}
 	if name := (Procfs{}).Name(); name != "procfs" {
@@ -418,10 +419,10 @@ func TestProcfsErrors(t *testing.T) {
 }
 
 func BenchmarkProcfsCollect(b *testing.B) {
-	var s *Snapshot
+	var s *snapshot.Snapshot
 	for b.Loop() {
 		var err error
-		if s, err = (Procfs{}).Collect(context.Background(), Filter{}); err != nil {
+		if s, err = (Procfs{}).Collect(context.Background(), snapshot.Filter{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/itersnap/itersnap/snapshot"
 	"golang.org/x/sys/unix"
 )
 
@@ -168,7 +169,7 @@ type testChild struct {
 // them (runtime/netpoll_epoll.go netpollinit).
 var runtimeFDKinds = []string{"eventpoll", "eventfd"}
 
-// WantFDs is the child's whole fd table, fd -> File.Kind(): os/exec gives
+// WantFDs is the child's whole fd table, fd -> snapshot.File.Kind(): os/exec gives
 // it /dev/null on 0 and 2 and the pipe to the parent on 1, the Go runtime
 // has its netpoller's epoll fd and eventfd, and it opened the rest itself.
 func (c *testChild) WantFDs() map[uint32]string {
@@ -312,7 +313,7 @@ func TestTestChild(t *testing.T) {
 		if err := syscall.Stat(filepath.Join(dir, e.Name()), &st); err != nil {
 			t.Fatal(err)
 		}
-		got[uint32(fd)] = File{Mode: st.Mode, Path: link}.Kind()
+		got[uint32(fd)] = snapshot.File{Mode: st.Mode, Path: link}.Kind()
 		t.Logf("fd %d -> %s (mode %#o, kind %s)", fd, link, st.Mode, got[uint32(fd)])
 	}
 	if d := cmp.Diff(child.WantFDs(), got); d != "" {

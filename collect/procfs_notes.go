@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"fmt"
@@ -7,17 +7,17 @@ import (
 )
 
 // procfsGaps tallies what the procfs collector could not read, for one line
-// per kind in Meta.Notes.
+// per kind in snapshot.Meta.Notes.
 type procfsGaps struct {
 	process procfsGap // /proc/PID or its task/ unreadable: process skipped
 	stat    procfsGap // task/TID/stat unreadable: thread skipped
 	state   procfsGap // a state letter this code does not know
-	status  procfsGap // MissingStatus
+	status  procfsGap // snapshot.MissingStatus
 	stack   procfsGap // MissingStack: unreadable
 	noStack procfsGap // MissingStack: the kernel gave no frames
-	limits  procfsGap // MissingLimit
+	limits  procfsGap // snapshot.MissingLimit
 	fdTable procfsGap // fd/ unreadable: the process's fds are not recorded
-	path    procfsGap // MissingPath
+	path    procfsGap // snapshot.MissingPath
 	fdStat  procfsGap // no mode, dev, inode
 	fdInfo  procfsGap // no flags
 }

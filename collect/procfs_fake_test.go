@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/itersnap/itersnap/snapshot"
 )
 
 // fakeProc builds a /proc-like tree under a temporary directory, for the
@@ -150,21 +151,21 @@ func TestProcfsFakeRoot(t *testing.T) {
 
 	tst, dst := statOf(t, target), statOf(t, files)
 	const tick = procfsTickNs
-	want := &Snapshot{
-		Tasks: []Task{
-			{PID: 100, TID: 100, PPID: 1, Comm: "a) (b c", State: TaskInterruptible, Flags: 0x400100, StartTime: 500 * tick, Switches: 7, UID: 1000, NoFileLimit: NoLimit, Stack: 0},
-			{PID: 100, TID: 101, PPID: 1, Comm: "worker one", State: TaskUninterruptible, Flags: 0x400140, StartTime: 501 * tick, Switches: 5, UID: 1000, NoFileLimit: NoLimit, Stack: 1, Missing: MissingKillable},
-			{PID: 100, TID: 102, PPID: 1, Comm: "a) (b c", State: TaskRunning, Flags: 0x400040, StartTime: 502 * tick, Switches: 1, UID: 1000, NoFileLimit: NoLimit, Stack: 0},
-			{PID: 200, TID: 200, PPID: 1, Comm: "broken", State: TaskInterruptible, StartTime: 600 * tick, Stack: -1, Missing: MissingStatus | MissingStack | MissingLimit},
-			{PID: 400, TID: 400, PPID: 1, Comm: "zombie", ExitState: ExitZombie, Flags: 0x400104, StartTime: 700 * tick, Switches: 2, NoFileLimit: 1024, Stack: -1, Missing: MissingStack},
-			{PID: 400, TID: 401, PPID: 1, Comm: "thread", State: TaskInterruptible, Flags: 0x400040, StartTime: 701 * tick, Switches: 18, NoFileLimit: 1024, Stack: 1},
+	want := &snapshot.Snapshot{
+		Tasks: []snapshot.Task{
+			{PID: 100, TID: 100, PPID: 1, Comm: "a) (b c", State: snapshot.TaskInterruptible, Flags: 0x400100, StartTime: 500 * tick, Switches: 7, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 0},
+			{PID: 100, TID: 101, PPID: 1, Comm: "worker one", State: snapshot.TaskUninterruptible, Flags: 0x400140, StartTime: 501 * tick, Switches: 5, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 1, Missing: snapshot.MissingKillable},
+			{PID: 100, TID: 102, PPID: 1, Comm: "a) (b c", State: snapshot.TaskRunning, Flags: 0x400040, StartTime: 502 * tick, Switches: 1, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 0},
+			{PID: 200, TID: 200, PPID: 1, Comm: "broken", State: snapshot.TaskInterruptible, StartTime: 600 * tick, Stack: -1, Missing: snapshot.MissingStatus | snapshot.MissingStack | snapshot.MissingLimit},
+			{PID: 400, TID: 400, PPID: 1, Comm: "zombie", ExitState: snapshot.ExitZombie, Flags: 0x400104, StartTime: 700 * tick, Switches: 2, NoFileLimit: 1024, Stack: -1, Missing: snapshot.MissingStack},
+			{PID: 400, TID: 401, PPID: 1, Comm: "thread", State: snapshot.TaskInterruptible, Flags: 0x400040, StartTime: 701 * tick, Switches: 18, NoFileLimit: 1024, Stack: 1},
 		},
-		Files: []File{
+		Files: []snapshot.File{
 			{PID: 100, FD: 0, Mode: tst.Mode, Flags: 0o2100002, Dev: tst.Dev, Inode: tst.Ino, Path: target},
 			{PID: 100, FD: 2, Mode: dst.Mode, Dev: dst.Dev, Inode: dst.Ino, Path: files},
 			{PID: 400, FD: 5, Mode: tst.Mode, Flags: 0o100000, Dev: tst.Dev, Inode: tst.Ino, Path: target},
 		},
-		Stacks: []Stack{
+		Stacks: []snapshot.Stack{
 			{"hrtimer_nanosleep+0x74/0xf0", "__x64_sys_nanosleep+0x9d/0xe0"},
 			{"nfs_wait_bit_killable+0x1c/0x80 [nfs]", "__x64_sys_read+0x19/0x20"},
 		},
@@ -178,7 +179,7 @@ func TestProcfsFakeRoot(t *testing.T) {
 		"procfs: fdinfo unreadable for 1 fd: no flags (no \"flags:\" line)",
 	}
 
-	s, err := Procfs{Root: p.root}.Collect(context.Background(), Filter{})
+	s, err := Procfs{Root: p.root}.Collect(context.Background(), snapshot.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +208,15 @@ func TestProcfsFakeRoot(t *testing.T) {
 	// Filters: by thread name, by process name, by pid (without listing
 	// the root).
 	for _, tc := range []struct {
-		filter Filter
+		filter snapshot.Filter
 		tids   []uint32
 		fds    []string // pid/fd
 	}{
-		{Filter{Comms: []string{"worker one"}}, []uint32{101}, nil},
-		{Filter{Comms: []string{"a) (b c"}}, []uint32{100, 101, 102}, []string{"100/0", "100/2"}},
-		{Filter{Comms: []string{"thread"}}, []uint32{401}, []string{"400/5"}},
-		{Filter{PIDs: []uint32{400, 999, 400}}, []uint32{400, 401}, []string{"400/5"}},
-		{Filter{PIDs: []uint32{200}, Comms: []string{"worker one"}}, []uint32{101, 200}, nil},
+		{snapshot.Filter{Comms: []string{"worker one"}}, []uint32{101}, nil},
+		{snapshot.Filter{Comms: []string{"a) (b c"}}, []uint32{100, 101, 102}, []string{"100/0", "100/2"}},
+		{snapshot.Filter{Comms: []string{"thread"}}, []uint32{401}, []string{"400/5"}},
+		{snapshot.Filter{PIDs: []uint32{400, 999, 400}}, []uint32{400, 401}, []string{"400/5"}},
+		{snapshot.Filter{PIDs: []uint32{200}, Comms: []string{"worker one"}}, []uint32{101, 200}, nil},
 	} {
 		s, err := Procfs{Root: p.root}.Collect(context.Background(), tc.filter)
 		if err != nil {

@@ -1,4 +1,4 @@
-package snapshot
+package collect
 
 import (
 	"encoding/binary"
