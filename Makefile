@@ -2,7 +2,7 @@
 # real BPF programs), `make bench` compares the BPF and procfs collectors,
 # `make fuzz` runs each fuzz target for FUZZTIME (10s).
 #
-# The BPF objects (bpf/itersnap_x86_bpfel.{go,o}) are generated and
+# The BPF objects (bpf/itersnap_{x86,arm64}_bpfel.{go,o}) are generated and
 # committed, so building needs no clang. `make generate` rebuilds them and
 # needs clang, llvm and libbpf's headers:
 #     apt-get update && apt-get install -y clang llvm libbpf-dev
@@ -11,10 +11,19 @@
 
 GO ?= go
 
-.PHONY: build test test-kernels bench fuzz generate vet clean
+.PHONY: build cross test test-kernels bench fuzz generate vet clean
 
 build:
 	$(GO) build -o itersnap ./cmd/itersnap
+
+# The five builds itersnap ships: take runs on Linux only, analysis
+# (list, show, diff, report, copy, forget, compact) everywhere.
+CROSS = linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+cross:
+	@set -e; for t in $(CROSS); do \
+		echo "build $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/itersnap; \
+	done
 
 test:
 	$(GO) test -count=1 ./...

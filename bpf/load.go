@@ -1,3 +1,5 @@
+//go:build linux
+
 package bpf
 
 import (
@@ -48,10 +50,10 @@ type Objects struct {
 // an *ebpf.VerifierError (print it with %+v for the whole log).
 func Load(f Filter) (*Objects, error) {
 	if len(f.PIDs) > MaxPIDs {
-		return nil, fmt.Errorf("at most %d --pid filters", MaxPIDs)
+		return nil, fmt.Errorf("at most %d pid filters", MaxPIDs)
 	}
 	if len(f.Comms) > MaxComms {
-		return nil, fmt.Errorf("at most %d --comm filters", MaxComms)
+		return nil, fmt.Errorf("at most %d comm filters", MaxComms)
 	}
 	if err := checkKernel(); err != nil {
 		return nil, err

@@ -1,3 +1,5 @@
+//go:build linux
+
 package collect
 
 import (
@@ -140,3 +142,8 @@ func symbolize(s *snapshot.Snapshot, syms map[uint64]string, rawStacks [][]uint6
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: %d stack addresses not symbolized", len(unresolved)))
 	}
 }
+
+// The model's filter limits are the BPF program's array sizes: this fails to
+// compile when they drift apart.
+const _ = uint(bpf.MaxPIDs-snapshot.MaxFilterPIDs) + uint(snapshot.MaxFilterPIDs-bpf.MaxPIDs) +
+	uint(bpf.MaxComms-snapshot.MaxFilterComms) + uint(snapshot.MaxFilterComms-bpf.MaxComms)

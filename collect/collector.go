@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package collect fills the snapshot model from the running kernel: the BPF
 // collector (default; iterators in package bpf) and the procfs collector
 // (fallback, test oracle and benchmark baseline). Linux only.

@@ -45,6 +45,13 @@ type Filter struct {
 	PIDs  []uint32 `json:",omitempty"`
 }
 
+// The most entries a Filter may have: the sizes of the BPF program's filter
+// arrays (bpf/itersnap.bpf.c), which the procfs collector honours too.
+const (
+	MaxFilterPIDs  = 64
+	MaxFilterComms = 16
+)
+
 // Empty reports whether the filter keeps every task.
 func (f Filter) Empty() bool { return len(f.Comms) == 0 && len(f.PIDs) == 0 }
 

@@ -2,12 +2,8 @@ package store
 
 import (
 	"errors"
-	"io/fs"
 	"os"
-	"syscall"
 	"time"
-
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -85,27 +81,4 @@ func (o *opener) lockNonEmpty(f *os.File) error {
 		return errEmptyFile
 	}
 	return nil
-}
-
-// lock takes flock(2), shared for readers and exclusive for the writer,
-// retrying until the deadline; it fails with bbolt's ErrTimeout so that one
-// mapping covers both places a wait can end.
-func (o *opener) lock(f *os.File, deadline time.Time) error {
-	how := syscall.LOCK_SH
-	if o.exclusive {
-		how = syscall.LOCK_EX
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			return &fs.PathError{Op: "flock", Path: f.Name(), Err: err}
-		}
-		if time.Now().Add(lockRetry).After(deadline) {
-			return berrors.ErrTimeout
-		}
-		time.Sleep(lockRetry)
-	}
 }

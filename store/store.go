@@ -165,9 +165,8 @@ func checkSymlink(path string) error {
 	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
 		return nil // missing or not a symlink: the open says what is wrong
 	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if ok && int(st.Uid) != os.Geteuid() {
-		return newError(ErrUnreadable, nil, "database %s is a symlink owned by uid %d, not by this user: refusing to write through it (point --db at the real file)", path, st.Uid)
+	if uid, ok := ownerUID(info); ok && int(uid) != os.Geteuid() {
+		return newError(ErrUnreadable, nil, "database %s is a symlink owned by uid %d, not by this user: refusing to write through it (point --db at the real file)", path, uid)
 	}
 	return nil
 }

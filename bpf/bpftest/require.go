@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bpftest holds the helper every kernel test starts with.
 package bpftest
 

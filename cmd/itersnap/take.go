@@ -9,11 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/spf13/cobra"
 
-	"github.com/itersnap/itersnap/bpf"
-	"github.com/itersnap/itersnap/collect"
 	"github.com/itersnap/itersnap/snapshot"
 	"github.com/itersnap/itersnap/store"
 )
@@ -79,8 +76,8 @@ func (o *takeOptions) filter() (snapshot.Filter, error) {
 			return snapshot.Filter{}, usagef("--pid %d is not a process id", p)
 		}
 	}
-	if len(o.pids) > bpf.MaxPIDs || len(o.comms) > bpf.MaxComms {
-		return snapshot.Filter{}, usagef("at most %d --pid and %d --comm filters", bpf.MaxPIDs, bpf.MaxComms)
+	if len(o.pids) > snapshot.MaxFilterPIDs || len(o.comms) > snapshot.MaxFilterComms {
+		return snapshot.Filter{}, usagef("at most %d --pid and %d --comm filters", snapshot.MaxFilterPIDs, snapshot.MaxFilterComms)
 	}
 	return narrowFilter(o.comms, o.pids), nil
 }
@@ -139,41 +136,4 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 		}
 	}
 	return db.Close()
-}
-
-func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
-	if o.collector == collectorProcfs {
-		return collect.Procfs{}.Collect(ctx, f)
-	}
-	s, err := collect.BPF{}.Collect(ctx, f)
-	if err == nil || ctx.Err() != nil {
-		return s, err
-	}
-	if o.verbose {
-		fmt.Fprintf(o.stderr, "itersnap: BPF collector: %+v\n", err)
-	}
-	why := bpfFailure(err)
-	if o.collector == collectorBPF {
-		return nil, fmt.Errorf("%s: run as root on Linux 5.17+ with BTF, or use --collector procfs", why)
-	}
-	o.warnf("BPF collector unavailable (%s); reading /proc instead (--collector procfs silences this)", why)
-	s, perr := collect.Procfs{}.Collect(ctx, f)
-	if perr != nil {
-		return nil, perr
-	}
-	s.Meta.Notes = append(s.Meta.Notes, "bpf collector unavailable: "+why)
-	return s, nil
-}
-
-// bpfFailure says in one line why the BPF collector did not run.
-func bpfFailure(err error) string {
-	var verr *ebpf.VerifierError
-	switch {
-	case errors.Is(err, bpf.ErrPermission):
-		return bpf.ErrPermission.Error()
-	case errors.As(err, &verr):
-		return "the kernel's verifier rejected the programs (run with --verbose for its log)"
-	default:
-		return strings.ReplaceAll(err.Error(), "\n", "; ")
-	}
 }
