@@ -50,9 +50,10 @@ type Input struct {
 
 // SummaryRow is one kind of finding in the summary.
 type SummaryRow struct {
-	Kind   diff.Kind
-	Count  int
-	Detail string // the worst finding, or an example
+	Kind    diff.Kind
+	Count   int
+	Counted string // how the count reads, "3 processes (4 groups)"; Count when empty
+	Detail  string // the worst finding, or an example
 }
 
 // Table is rows of text under named columns, as a table format shows them.

@@ -202,6 +202,7 @@ func TestBadInput(t *testing.T) {
 		{"garbage diff ref", db, []string{"diff", "1", "latest~x"}, exitUsage, "latest~x"},
 		{"unknown format", db, []string{"list", "--format", "xml"}, exitUsage, `unknown --format "xml"`},
 		{"unknown finding", db, []string{"diff", "1", "2", "--only", "leaks"}, exitUsage, "leaks"},
+		{"min growth zero", db, []string{"diff", "1", "2", "--min-growth", "0"}, exitUsage, "--min-growth 0"},
 		{"unknown flag", db, []string{"list", "--frobnicate"}, exitUsage, "frobnicate"},
 		{"unknown command", db, []string{"frobnicate"}, exitUsage, "frobnicate"},
 		{"missing args", db, []string{"diff", "1"}, exitUsage, "2 arg"},

@@ -22,6 +22,7 @@ type diffOptions struct {
 	pids           []uint
 	includeIdle    bool
 	failOnFindings bool
+	minGrowth      int
 }
 
 func newDiffCmd(g *globalOptions) *cobra.Command {
@@ -33,13 +34,17 @@ func newDiffCmd(g *globalOptions) *cobra.Command {
 order, and report four kinds of finding:
 
   fd_leak          fds a process (same pid and start time) opened after A and
-                   still holds at B, grouped by kind and target, when the group
-                   grew; monotonic when it never shrank across the range
+                   still holds at B, and (with 3+ snapshots) already held in
+                   the snapshot before B, grouped by kind and target (numbers
+                   collapsed: socket:[*], part*.dat), when the group grew by
+                   --min-growth; ranked by exhausts_in, the time left until
+                   RLIMIT_NOFILE at the rate measured
   newly_blocked    threads in uninterruptible sleep (D) at B that were not at A
   stuck            threads in a non-killable D in every snapshot of the range
                    without a single context switch (the hung-task rule)
   unchanged_stack  threads whose kernel stack is identical in every snapshot;
-                   idle sleepers are hidden unless --include-idle
+                   idle sleepers (S in every snapshot) are hidden unless
+                   --include-idle
 
 A and B are IDs, latest or latest~N, in either order. Snapshots from
 different boots are not compared. The table format prints a summary first;
@@ -47,7 +52,8 @@ csv and json print one record per finding with these columns:
 
   finding,pid,tid,comm,snapshot_a,snapshot_b,state,killable,blocked_for,
   class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,
-  samples,process_fds,limit,limit_used,switches_a,switches_b,stack
+  samples,process_fds,limit,limit_used,switches_a,switches_b,stack,
+  evidence,exhausts_in
 
 (see the README for what each column means).
 
@@ -68,19 +74,23 @@ red where B has more threads than A. Only --comm and --pid apply to it.
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
 	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
 	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
+	f.IntVar(&o.minGrowth, "min-growth", diff.DefaultMinGrowth, "report an fd group when its fds that persist grew by at least `N`")
 	return cmd
 }
 
 func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Writer) error {
 	if o.format == formatFoldedDiff {
-		for _, name := range []string{"only", "include-idle", "fail-on-findings"} {
+		for _, name := range []string{"only", "include-idle", "fail-on-findings", "min-growth"} {
 			if cmd.Flags().Changed(name) {
 				return usagef("--%s does not go with --format %s", name, formatFoldedDiff)
 			}
 		}
 		return runFoldedDiff(o, refA, refB, stdout)
 	}
-	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids)}
+	if o.minGrowth < 1 {
+		return usagef("--min-growth %d: want 1 or more", o.minGrowth)
+	}
+	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids), MinGrowth: o.minGrowth}
 	for _, name := range o.only {
 		k, err := diff.ParseKind(strings.TrimSpace(name))
 		if err != nil {
@@ -183,15 +193,41 @@ func (d seconds) String() string {
 // Human is how a table shows it.
 func (d seconds) Human() string { return time.Duration(d).Round(time.Second).String() }
 
+// eta is a time to come, a duration that CSV and JSON render as seconds and
+// a table as "2h10m": precision a person plans by.
+type eta time.Duration
+
+func (d eta) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
+func (d eta) String() string               { return seconds(d).String() }
+func (d eta) Human() string                { return shortDuration(time.Duration(d)) }
+
+// shortDuration renders d in its two largest units: "3d4h", "2h10m",
+// "4m10s", "45s".
+func shortDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d >= 48*time.Hour:
+		d = d.Round(time.Hour)
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%ds", d/time.Minute, d%time.Minute/time.Second)
+	}
+	return fmt.Sprintf("%ds", d/time.Second)
+}
+
 // The diff columns, in CSV order. A table shows, per kind of finding, only
 // the columns that kind fills.
 var (
 	allColumns = []string{"finding", "pid", "tid", "comm", "snapshot_a", "snapshot_b",
 		"state", "killable", "blocked_for", "class",
 		"kind", "target", "fds_a", "fds_b", "new_fds", "growth", "growth_per_hour", "monotonic",
-		"samples", "process_fds", "limit", "limit_used", "switches_a", "switches_b", "stack"}
+		"samples", "process_fds", "limit", "limit_used", "switches_a", "switches_b", "stack",
+		"evidence", "exhausts_in"}
 	kindColumns = map[diff.Kind][]string{
-		diff.FDLeak:         {"pid", "comm", "kind", "target", "fds_a", "fds_b", "new_fds", "growth_per_hour", "monotonic", "samples", "process_fds", "limit", "limit_used"},
+		diff.FDLeak:         {"pid", "comm", "kind", "target", "fds_a", "fds_b", "new_fds", "growth_per_hour", "monotonic", "samples", "process_fds", "limit", "limit_used", "evidence", "exhausts_in"},
 		diff.NewlyBlocked:   {"pid", "tid", "comm", "state", "killable", "blocked_for", "stack"},
 		diff.Stuck:          {"pid", "tid", "comm", "state", "killable", "blocked_for", "switches_b", "stack"},
 		diff.UnchangedStack: {"pid", "tid", "comm", "class", "state", "killable", "switches_a", "switches_b", "stack"},
@@ -217,11 +253,15 @@ func findingRows(r *diff.Report) []findingRow {
 		out = append(out, findingRow{k, fields})
 	}
 	for _, f := range r.FDLeaks {
-		add(diff.FDLeak, f.Subject, map[string]any{
+		fields := map[string]any{
 			"kind": f.Kind, "target": f.Target, "fds_a": f.FDsA, "fds_b": f.FDsB, "new_fds": f.New,
 			"growth": f.Growth(), "growth_per_hour": round2(f.GrowthPerHour), "monotonic": f.Monotonic,
 			"samples": f.Samples, "process_fds": f.ProcessFDsB, "limit": limitValue(f.Limit),
-			"limit_used": round2(f.LimitUsed)})
+			"limit_used": round2(f.LimitUsed), "evidence": f.Evidence}
+		if f.Exhausts {
+			fields["exhausts_in"] = eta(f.ExhaustsIn)
+		}
+		add(diff.FDLeak, f.Subject, fields)
 	}
 	for _, f := range r.NewlyBlocked {
 		add(diff.NewlyBlocked, f.Subject, map[string]any{
@@ -299,7 +339,7 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 	fmt.Fprintln(w)
 	counts, lines := summarize(r, opts)
 	for _, c := range counts {
-		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", c.kind, c.count, c.worst), " "))
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %4s  %s", c.kind, c.counted, c.worst), " "))
 	}
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %s\n", l)
@@ -319,9 +359,10 @@ func writeDiffTable(w io.Writer, r *diff.Report, opts diff.Options) error {
 
 // kindCount is one line of a diff's summary.
 type kindCount struct {
-	kind  diff.Kind
-	count int
-	worst string
+	kind    diff.Kind
+	count   int
+	counted string // how the count reads: "2", "3 processes (4 groups)"
+	worst   string
 }
 
 // summarize is what a person reads first, in the table and in the report:
@@ -333,7 +374,14 @@ func summarize(r *diff.Report, opts diff.Options) ([]kindCount, []string) {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
 			continue
 		}
-		counts = append(counts, kindCount{k, r.Count(k), worst(r, k)})
+		c := kindCount{kind: k, count: r.Count(k), counted: fmt.Sprint(r.Count(k)), worst: worst(r, k)}
+		if k == diff.FDLeak && c.count > 0 {
+			// One leak may be several groups (a socket leak, and a
+			// log reopened): people count processes.
+			n := r.LeakingProcesses()
+			c.counted = fmt.Sprintf("%d process%s (%d group%s)", n, pluralES(n), c.count, plural(c.count))
+		}
+		counts = append(counts, c)
 	}
 	var lines []string
 	for _, x := range r.Restarts {
@@ -359,14 +407,25 @@ func plural(n int) string {
 	return "s"
 }
 
+func pluralES(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "es"
+}
+
 // worst describes the worst finding of a kind in one line.
 func worst(r *diff.Report, k diff.Kind) string {
 	switch {
 	case k == diff.FDLeak && len(r.FDLeaks) > 0:
 		f := r.FDLeaks[0]
-		s := fmt.Sprintf("worst: pid %d %s %s %d → %d (%+.0f/h", f.PID, f.Comm, f.Target, f.FDsA, f.FDsB, f.GrowthPerHour)
-		if f.Monotonic && f.Samples > 2 {
-			s += fmt.Sprintf(", monotonic over %d snapshots", f.Samples)
+		s := fmt.Sprintf("worst: pid %d %s %s %d → %d", f.PID, f.Comm, f.Target, f.FDsA, f.FDsB)
+		if f.Exhausts {
+			s += fmt.Sprintf(", runs out of fds in ~%s", shortDuration(f.ExhaustsIn))
+		}
+		s += fmt.Sprintf(" (%+.0f/h", f.GrowthPerHour)
+		if f.Evidence == diff.EvidenceTrend {
+			s += fmt.Sprintf(", trend over %d snapshots", f.Samples)
 		}
 		if f.LimitUsed > 0 {
 			s += fmt.Sprintf(", %.0f%% of RLIMIT_NOFILE %d", f.LimitUsed*100, f.Limit)

@@ -171,7 +171,7 @@ func TestDiffFDLeak(t *testing.T) {
 	}
 	got := rows[0]
 	want := map[string]string{"kind": "socket", "target": "socket:[*]", "fds_a": "0", "fds_b": "50",
-		"new_fds": "50", "growth": "50", "monotonic": "true", "samples": "3", "tid": "0"}
+		"new_fds": "30", "growth": "50", "evidence": "trend", "monotonic": "true", "samples": "3", "tid": "0"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q (row %v)", k, got[k], v, got)

@@ -69,7 +69,7 @@ func reportInput(snaps []*snapshot.Snapshot) (report.Input, error) {
 
 	counts, lines := summarize(r, opts)
 	for _, c := range counts {
-		in.Summary = append(in.Summary, report.SummaryRow{Kind: c.kind, Count: c.count, Detail: c.worst})
+		in.Summary = append(in.Summary, report.SummaryRow{Kind: c.kind, Count: c.count, Counted: c.counted, Detail: c.worst})
 	}
 	in.SummaryLines = lines
 

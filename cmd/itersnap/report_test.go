@@ -118,7 +118,7 @@ func TestReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		// The summary, as diff's: fd_leak 1, newly_blocked 1, stuck 0, unchanged 1.
-		`<a href="#finding-fd_leak">fd_leak</a></td><td class="num found">1</td><td>worst: pid 100 nginx socket:[*] 10 → 30 (&#43;10/h, monotonic over 3 snapshots, 3% of RLIMIT_NOFILE 1024)</td>`,
+		`<a href="#finding-fd_leak">fd_leak</a></td><td class="num found">1 process (1 group)</td><td>worst: pid 100 nginx socket:[*] 10 → 30, runs out of fds in ~4d3h (&#43;10/h, trend over 3 snapshots, 3% of RLIMIT_NOFILE 1024)</td>`,
 		`<a href="#finding-stuck">stuck</a></td><td class="num count-0">0</td>`,
 		"(2 idle threads with unchanged stacks hidden: --include-idle shows them)",
 		`host <b>web-1</b> · kernel <b>6.18.0</b> · snapshots <b>1 → 3</b> (3 in the range)`,
