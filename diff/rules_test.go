@@ -100,10 +100,17 @@ func init() {
 			want: []string{
 				"range 1..4 (4 snapshots) span 3m0s",
 				"unchanged 702/702 spinner running R switches 5000->5003",
-				"idle hidden 2",
+				"idle hidden 3",
 			},
 		},
 	)
+}
+
+// preemptedStack is a thread busy in user space, interrupted by the timer
+// and rescheduled on its way back.
+var preemptedStack = snapshot.Stack{
+	"irqentry_exit_to_user_mode+0x1d0/0x1e0",
+	"asm_sysvec_apic_timer_interrupt+0x1a/0x20",
 }
 
 // minutes is a builder for snapshot i of a scenario taken a minute apart.
@@ -277,7 +284,9 @@ func restartsScenario() []*snapshot.Snapshot {
 // idleScenario: ticker (700) sleeps in nanosleep in a loop, waking
 // hundreds of times between takes; napper (701) was caught running once
 // on its way back to sleep; spinner (702) is R in every take on one
-// stack, busy in the kernel.
+// stack, busy in the kernel; compile (703) is R in every take too, but
+// preempted on its way back to user space: busy in user space, idle for
+// the kernel.
 func idleScenario() []*snapshot.Snapshot {
 	var snaps []*snapshot.Snapshot
 	for i := range 4 {
@@ -290,6 +299,7 @@ func idleScenario() []*snapshot.Snapshot {
 		}
 		b.task(thread(701, 701, "napper", napper, sec(701), 10+n*40), nanosleepStack)
 		b.task(thread(702, 702, "spinner", stR, sec(702), 5000+n), shrinkStack)
+		b.task(thread(703, 703, "compile", stR, sec(703), 100+40*n), preemptedStack)
 		snaps = append(snaps, b.build())
 	}
 	return snaps

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"strings"
 	"time"
 
 	"github.com/itersnap/itersnap/snapshot"
@@ -207,11 +208,12 @@ func (w *Walk) unchanged() []UnchangedFinding {
 		if tr == nil || !tr.sameStack {
 			return
 		}
+		stack := b.snap.StackOf(*tb)
 		f := UnchangedFinding{
 			Subject:   b.subject(tb),
-			Class:     tr.class(tb),
+			Class:     tr.class(tb, stack),
 			State:     stateString(tb),
-			Stack:     b.snap.StackOf(*tb).Folded(),
+			Stack:     stack.Folded(),
 			SwitchesA: tr.switchesA,
 			SwitchesB: tb.Switches,
 			Samples:   tr.samples,
@@ -229,8 +231,9 @@ func (w *Walk) unchanged() []UnchangedFinding {
 // waits for work. A thread asleep (S) in every snapshot is idle however
 // often it woke in between (a daemon's loop around nanosleep or
 // epoll_wait); running means R in every snapshot, busy in the kernel on
-// one stack, which is worth a look. Any other mix of states is idle too.
-func (tr *threadTrack) class(b *snapshot.Task) Class {
+// one stack, which is worth a look, unless that stack is the way back to
+// user space (see toUserSpace). Any other mix of states is idle too.
+func (tr *threadTrack) class(b *snapshot.Task, stack snapshot.Stack) Class {
 	switch {
 	case tr.stuck():
 		return ClassStuck
@@ -238,8 +241,26 @@ func (tr *threadTrack) class(b *snapshot.Task) Class {
 		return ClassKillable
 	case b.Blocked():
 		return ClassBlocked
-	case tr.running:
+	case tr.running && !toUserSpace(stack):
 		return ClassRunning
 	}
 	return ClassIdle
+}
+
+// toUserSpace reports the stack of a thread preempted on its way back to
+// user space: a program busy in user space, caught by the timer interrupt
+// (asm_sysvec_apic_timer_interrupt; irqentry_exit_to_user_mode) or at the
+// end of a system call, shows that stack in every take, R, and is no
+// kernel problem. The functions are kernel/entry/common.c's
+// irqentry_exit_to_user_mode, syscall_exit_to_user_mode and
+// exit_to_user_mode_loop (5.8+), and arch/x86/entry/common.c's
+// prepare_exit_to_usermode and exit_to_usermode_loop before that.
+func toUserSpace(stack snapshot.Stack) bool {
+	for _, frame := range stack {
+		fn := snapshot.Function(frame)
+		if strings.Contains(fn, "exit_to_user_mode") || strings.Contains(fn, "exit_to_usermode") {
+			return true
+		}
+	}
+	return false
 }
