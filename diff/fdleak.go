@@ -174,6 +174,9 @@ func (w *Walk) addProcesses(f *frame) {
 		if n >= 3 && f.i == n-2 {
 			pt.beforeB = fdSet(p)
 		}
+		for len(pt.fdsPerSnap) < f.i {
+			pt.fdsPerSnap = append(pt.fdsPerSnap, -1) // lacked it
+		}
 		pt.fdsPerSnap = append(pt.fdsPerSnap, int32(total))
 	}
 	w.runs = runs
@@ -312,9 +315,12 @@ func (w *Walk) fdSeries(leaks []FDLeakFinding) []FDSeries {
 			continue
 		}
 		done[key] = true
-		s := FDSeries{PID: f.PID, Comm: f.Comm, ProcessStart: f.ProcessStart, FDs: make([]int, len(pt.fdsPerSnap))}
-		for i, n := range pt.fdsPerSnap {
-			s.FDs[i] = int(n)
+		s := FDSeries{PID: f.PID, Comm: f.Comm, ProcessStart: f.ProcessStart, FDs: make([]int, len(w.heads))}
+		for i := range s.FDs {
+			s.FDs[i] = -1
+			if i < len(pt.fdsPerSnap) {
+				s.FDs[i] = int(pt.fdsPerSnap[i])
+			}
 		}
 		out = append(out, s)
 	}

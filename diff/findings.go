@@ -71,7 +71,7 @@ type FDSeries struct {
 	PID          uint32
 	Comm         string
 	ProcessStart uint64
-	FDs          []int // by snapshot, as Report.IDs
+	FDs          []int // by snapshot, as Report.IDs; -1 where a snapshot lacked the process
 }
 
 // Growth is the group's net growth from A to B.

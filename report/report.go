@@ -34,8 +34,11 @@ const MaxRows = 500
 // with the same code as `itersnap list` and `itersnap diff`, so the report
 // and the commands never disagree.
 type Input struct {
-	// Snapshots is the range in ID order: A first, B last.
-	Snapshots []*snapshot.Snapshot
+	// Heads is the range in ID order, A first, B last: the snapshots'
+	// metadata.
+	Heads []diff.Head
+	// B is the last snapshot, whole: the flame graph draws its threads.
+	B *snapshot.Snapshot
 	// SnapshotTable lists them, as `itersnap list` does.
 	SnapshotTable Table
 	Diff          *diff.Report
@@ -115,25 +118,25 @@ type cellView struct{ Class, Text string }
 
 // Render writes the report for in as one HTML page.
 func Render(w io.Writer, in Input) error {
-	if len(in.Snapshots) == 0 || in.Diff == nil {
+	if len(in.Heads) == 0 || in.B == nil || in.Diff == nil {
 		return fmt.Errorf("report: no snapshots")
 	}
-	a, b := in.Snapshots[0], in.Snapshots[len(in.Snapshots)-1]
+	a, b := in.Heads[0], in.Heads[len(in.Heads)-1]
 	p := page{
-		Hosts:        distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Hostname }),
-		Kernels:      distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Kernel }),
+		Hosts:        distinct(in.Heads, func(h diff.Head) string { return h.Meta.Hostname }),
+		Kernels:      distinct(in.Heads, func(h diff.Head) string { return h.Meta.Kernel }),
 		From:         a.Meta.Time.Local().Format(time.DateTime),
 		To:           b.Meta.Time.Local().Format(time.DateTime),
 		Zone:         b.Meta.Time.Local().Format("MST"),
-		Count:        len(in.Snapshots),
+		Count:        len(in.Heads),
 		Span:         b.Meta.Time.Sub(a.Meta.Time).Round(time.Second).String(),
 		A:            a.ID,
 		B:            b.ID,
 		Summary:      in.Summary,
 		SummaryLines: in.SummaryLines,
 		Notes:        in.Notes,
-		Flame:        buildFlame(b, in.Diff.Stuck),
-		Chart:        buildChart(in.Snapshots, in.Diff.FDLeaks),
+		Flame:        buildFlame(in.B, in.Diff.Stuck),
+		Chart:        buildChart(in.Heads, in.Diff.FDSeries),
 		CSS:          template.CSS(styleCSS),
 		JS:           template.JS(flameJS),
 	}
@@ -193,9 +196,9 @@ func columnClass(column string) string {
 }
 
 // distinct joins the different values of one field across snapshots.
-func distinct(snaps []*snapshot.Snapshot, field func(*snapshot.Snapshot) string) string {
+func distinct(heads []diff.Head, field func(diff.Head) string) string {
 	var out []string
-	for _, s := range snaps {
+	for _, s := range heads {
 		if v := field(s); !slices.Contains(out, v) {
 			out = append(out, v)
 		}

@@ -98,11 +98,10 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		}
 		opts.Only = append(opts.Only, k)
 	}
-	snaps, err := loadRange(o.globalOptions, refA, refB, true)
+	r, _, _, err := walkRange(o.globalOptions, refA, refB, opts, false)
 	if err != nil {
 		return err
 	}
-	r := diff.Compare(snaps, opts)
 	err = withOutput(o.output, stdout, func(w io.Writer) error {
 		if o.format == formatTable {
 			return writeDiffTable(w, r, opts)
@@ -119,6 +118,59 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		return errFindings
 	}
 	return err
+}
+
+// walkRange compares the snapshots from refA to refB as it reads them, one
+// at a time in ID order (diff.Walk over store.Walk), so that memory stays
+// near two snapshots however long the range. It returns the report, the
+// range's metadata and, when needB is set, B whole (else B only when the
+// comparison read it).
+func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB bool) (*diff.Report, []diff.Head, *snapshot.Snapshot, error) {
+	db, err := g.openDB()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer db.Close()
+	ids, err := rangeIDs(db, refA, refB, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	entries, err := db.Entries(ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	heads := make([]diff.Head, len(entries))
+	for i, e := range entries {
+		heads[i] = diff.Head{ID: e.ID, Meta: e.Meta}
+	}
+	w := diff.NewWalk(heads, opts)
+	read := ids
+	if w.Done() { // a reboot in the range, or A = B: nothing to compare
+		read = nil
+		if needB {
+			read = ids[len(ids)-1:]
+		}
+	}
+	var b *snapshot.Snapshot
+	var runs []diff.FileRun
+	err = db.Walk(read, func(s *snapshot.Snapshot, stored []store.FileRun) error {
+		b = s
+		if w.Done() {
+			return nil
+		}
+		runs = runs[:0]
+		for _, r := range stored {
+			runs = append(runs, diff.FileRun{ID: r.ChunkID, Start: r.Start, End: r.End})
+		}
+		if stored == nil {
+			runs = nil // a record without chunks: diff counts every fd
+		}
+		return w.Add(s, runs)
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return w.Report(), heads, b, nil
 }
 
 // loadRange reads the snapshots from refA to refB in ID order, every one

@@ -41,28 +41,27 @@ only when complete. --format does not apply.
 }
 
 func runReport(o *reportOptions, refA, refB string, stdout io.Writer) error {
-	snaps, err := loadRange(o.globalOptions, refA, refB, true)
+	opts := diff.Options{}
+	r, heads, b, err := walkRange(o.globalOptions, refA, refB, opts, true)
 	if err != nil {
 		return err
 	}
-	in, err := reportInput(snaps)
+	in, err := reportInput(heads, b, r, opts)
 	if err != nil {
 		return err
 	}
 	return withOutput(o.output, stdout, func(w io.Writer) error { return report.Render(w, in) })
 }
 
-// reportInput compares the range as `itersnap diff A B` does, with its
-// defaults, and lays out the summary, the finding tables and their CSV with
-// the same code, so the report and the diff never disagree.
-func reportInput(snaps []*snapshot.Snapshot) (report.Input, error) {
-	opts := diff.Options{}
-	r := diff.Compare(snaps, opts)
-	in := report.Input{Snapshots: snaps, Diff: r, Notes: r.Notes}
+// reportInput lays out r, the range compared as `itersnap diff A B` does
+// with its defaults: the summary, the finding tables and their CSV come
+// from the same code, so the report and the diff never disagree.
+func reportInput(heads []diff.Head, b *snapshot.Snapshot, r *diff.Report, opts diff.Options) (report.Input, error) {
+	in := report.Input{Heads: heads, B: b, Diff: r, Notes: r.Notes}
 
-	entries := make([]store.Entry, len(snaps))
-	for i, s := range snaps {
-		entries[i] = store.Entry{ID: s.ID, Meta: s.Meta}
+	entries := make([]store.Entry, len(heads))
+	for i, h := range heads {
+		entries[i] = store.Entry{ID: h.ID, Meta: h.Meta}
 	}
 	list := listRecords(entries)
 	in.SnapshotTable = report.Table{Columns: list.columns, Rows: list.texts()}

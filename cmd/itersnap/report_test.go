@@ -46,7 +46,11 @@ func BenchmarkReport(b *testing.B) {
 // lay out the findings, draw and write the page.
 func renderSnapshots(tb testing.TB, snaps []*snapshot.Snapshot) (report.Input, *bytes.Buffer) {
 	tb.Helper()
-	in, err := reportInput(snaps)
+	heads := make([]diff.Head, len(snaps))
+	for i, s := range snaps {
+		heads[i] = diff.Head{ID: s.ID, Meta: s.Meta}
+	}
+	in, err := reportInput(heads, snaps[len(snaps)-1], diff.Compare(snaps, diff.Options{}), diff.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
