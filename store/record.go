@@ -110,12 +110,13 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	// The columns follow the table's order: the threads of each chunk,
 	// chunk by chunk.
 	chunks := make([]chunk, len(r.chunkIDs))
-	threads := 0
+	threads, files := 0, 0
 	for i, id := range r.chunkIDs {
 		if chunks[i], err = cache.chunk(id, lookup, &u); err != nil {
 			return nil, err
 		}
 		threads += len(chunks[i].tasks)
+		files += len(chunks[i].files)
 	}
 	d := decoder{buf: columns}
 	if n := d.count(); n != threads && d.err == nil {
@@ -148,6 +149,8 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	if cache != nil {
 		stacks.frames = cache.stacks
 	}
+	s.Tasks = slices.Grow(s.Tasks, threads)
+	s.Files = slices.Grow(s.Files, files)
 	var runs []FileRun
 	for _, i := range order {
 		c := chunks[i]
