@@ -148,6 +148,7 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
 	if cache != nil {
 		stacks.frames = cache.stacks
+		s.Tasks, s.Files = cache.tasks, cache.files
 	}
 	s.Tasks = slices.Grow(s.Tasks, threads)
 	s.Files = slices.Grow(s.Files, files)

@@ -24,15 +24,23 @@ type FileRun struct {
 // more than its first snapshot; memory holds the snapshot being read and
 // the chunks of the one before. A snapshot stored before schema 2 (no
 // chunks) has no runs. fn's error ends the walk and is returned as it is.
+//
+// The arrays behind s.Tasks and s.Files are reused for the next snapshot
+// (copying every fd into new memory was most of a walk's time): fn must
+// copy what it keeps of them past its return, except from the last
+// snapshot, which stays as it is.
 func (db *DB) Walk(ids []uint64, fn func(s *snapshot.Snapshot, runs []FileRun) error) error {
 	return db.view(func(tx *bolt.Tx) error {
 		cache := &decodeCache{cur: map[uint64]chunk{}, next: map[uint64]chunk{}, stacks: map[uint64]snapshot.Stack{}}
 		lookup := txLookup(tx)
+		var tasks []snapshot.Task
+		var files []snapshot.File
 		for _, id := range ids {
 			metaValue, recordValue, err := db.snapshotValues(tx, id)
 			if err != nil {
 				return err
 			}
+			cache.tasks, cache.files = tasks[:0], files[:0]
 			s, runs, err := decodeSnapshotCached(id, metaValue, recordValue, lookup, cache)
 			if err != nil {
 				return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
@@ -40,6 +48,7 @@ func (db *DB) Walk(ids []uint64, fn func(s *snapshot.Snapshot, runs []FileRun) e
 			if err := fn(s, runs); err != nil {
 				return err
 			}
+			tasks, files = s.Tasks, s.Files
 		}
 		return nil
 	})
@@ -79,6 +88,8 @@ func (db *DB) Entries(ids []uint64) ([]Entry, error) {
 type decodeCache struct {
 	cur, next map[uint64]chunk
 	stacks    map[uint64]snapshot.Stack
+	tasks     []snapshot.Task // empty, to fill: the arrays of the snapshot before
+	files     []snapshot.File
 }
 
 // chunk returns chunk id, decoded, with a doing of its own that the caller

@@ -24,8 +24,10 @@ func TestWalk(t *testing.T) {
 		ids = append(ids, mustPut(t, db, h.snapshot()))
 	}
 	var prev map[uint64]bool
+	var last *snapshot.Snapshot
 	shared, total := 0, 0
 	err := db.Walk(ids, func(s *snapshot.Snapshot, runs []FileRun) error {
+		last = s
 		want, err := db.Get(s.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -59,6 +61,10 @@ func TestWalk(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The last snapshot is left as it is (the others' arrays are reused).
+	if want, err := db.Get(ids[len(ids)-1]); err != nil || !cmp.Equal(want, last, cmpOpts) {
+		t.Errorf("the last snapshot walked changed after the walk (%v)", err)
 	}
 	if shared*10 < total*8 {
 		t.Errorf("%d of %d runs shared with the snapshot before, want most", shared, total)

@@ -154,7 +154,9 @@ func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB boo
 	var b *snapshot.Snapshot
 	var runs []diff.FileRun
 	err = db.Walk(read, func(s *snapshot.Snapshot, stored []store.FileRun) error {
-		b = s
+		if s.ID == read[len(read)-1] {
+			b = s // the last: Walk reuses the others' memory
+		}
 		if w.Done() {
 			return nil
 		}
