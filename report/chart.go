@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/output"
 )
 
 // Chart geometry, in SVG user units.
@@ -77,7 +78,7 @@ func buildChart(heads []diff.Head, series []diff.FDSeries) fdChart {
 	yOf := func(n int) float64 { return chartTop + plotH*(1-float64(n)/float64(top)) }
 
 	for si, f := range series {
-		line := chartSeries{Colour: si, Label: fmt.Sprintf("pid %d %s", f.PID, f.Comm)}
+		line := chartSeries{Colour: si, Label: fmt.Sprintf("pid %d %s", f.PID, output.Escape(f.Comm))}
 		for i, s := range heads {
 			if i >= len(f.FDs) || f.FDs[i] < 0 {
 				continue // the snapshot lacked the process
@@ -89,7 +90,7 @@ func buildChart(heads []diff.Head, series []diff.FDSeries) fdChart {
 			}
 			line.Points += x + "," + y
 			line.Marks = append(line.Marks, chartPoint{X: x, Y: y,
-				Title: fmt.Sprintf("pid %d %s: %d fds in snapshot %d (%s)", f.PID, f.Comm, n, s.ID, s.Meta.Time.Local().Format(time.DateTime))})
+				Title: fmt.Sprintf("pid %d %s: %d fds in snapshot %d (%s)", f.PID, output.Escape(f.Comm), n, s.ID, s.Meta.Time.Local().Format(time.DateTime))})
 		}
 		c.Series = append(c.Series, line)
 	}

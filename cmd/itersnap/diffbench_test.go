@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 	"github.com/itersnap/itersnap/store"
 )
@@ -45,7 +46,7 @@ func loadAllDiffRole(args []string) {
 	}
 	db.Close()
 	r := diff.Compare(snaps, diff.Options{MinGrowth: diff.DefaultMinGrowth})
-	if err := tabulate(findingRows(r), allColumns, nil).write(io.Discard, formatCSV); err != nil {
+	if err := output.WriteRecords(io.Discard, output.FindingColumns, output.Findings(r), output.Options{Format: output.CSV}); err != nil {
 		fail(err)
 	}
 	reportHWM()

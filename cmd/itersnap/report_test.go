@@ -21,7 +21,11 @@ func TestReportSize20k(t *testing.T) {
 	snaps := syntheticHost(20000)
 	in, buf := renderSnapshots(t, snaps)
 	t.Logf("report of %d threads: %d bytes", len(snaps[1].Tasks), buf.Len())
-	for _, f := range in.Findings {
+	l, err := report.Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range l.Findings {
 		t.Logf("%s: %d rows, %d CSV bytes", f.Kind, len(f.Rows), len(f.CSV))
 	}
 	if buf.Len() >= 5<<20 {
@@ -46,14 +50,7 @@ func BenchmarkReport(b *testing.B) {
 // lay out the findings, draw and write the page.
 func renderSnapshots(tb testing.TB, snaps []*snapshot.Snapshot) (report.Input, *bytes.Buffer) {
 	tb.Helper()
-	heads := make([]diff.Head, len(snaps))
-	for i, s := range snaps {
-		heads[i] = diff.Head{ID: s.ID, Meta: s.Meta}
-	}
-	in, err := reportInput(heads, snaps[len(snaps)-1], diff.Compare(snaps, diff.Options{}), diff.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	in := reportInput(snaps)
 	var buf bytes.Buffer
 	if err := report.Render(&buf, in); err != nil {
 		tb.Fatal(err)
@@ -176,4 +173,17 @@ func TestReportEscapes(t *testing.T) {
 			t.Errorf("report does not show %q as text", shown)
 		}
 	}
+}
+
+// reportInput is what runReport hands the report, for snapshots already
+// in memory: their comparison as `itersnap diff A B` makes it, with its
+// defaults (the report lays out its tables with package output, as diff
+// does, so the two never disagree).
+func reportInput(snaps []*snapshot.Snapshot) report.Input {
+	opts := diff.Options{}
+	heads := make([]diff.Head, len(snaps))
+	for i, s := range snaps {
+		heads[i] = diff.Head{ID: s.ID, Meta: s.Meta}
+	}
+	return report.Input{Heads: heads, B: snaps[len(snaps)-1], Diff: diff.Compare(snaps, opts), Options: opts}
 }
