@@ -131,7 +131,10 @@ type life struct {
 // addProcesses updates the processes' running state with frame f.
 func (w *Walk) addProcesses(f *frame) {
 	n := len(w.heads)
-	runs := map[uint64]map[group]int{}
+	// The counts of this snapshot's runs, in the map of the one before the
+	// last (two maps take turns: a host has thousands of runs).
+	runs := w.spareRuns
+	clear(runs)
 	for _, p := range f.procs {
 		if !p.passes {
 			continue
@@ -159,11 +162,11 @@ func (w *Walk) addProcesses(f *frame) {
 		// one) is no sample and breaks no trend.
 		pt.seen = f.i
 		pt.samples++
-		counts := w.countFDs(pt, p, runs)
+		counts, recounted := w.countFDs(pt, p, runs)
 		total := p.fds()
 		if f.i == 0 {
 			pt.fdsA, pt.countsA, pt.totalA = fdSet(p), counts, total
-		} else if !sameCounts(counts, pt.counts) {
+		} else if recounted && !sameCounts(counts, pt.counts) {
 			for g, last := range pt.counts {
 				if counts[g] < last {
 					pt.dropped[g] = true
@@ -179,13 +182,13 @@ func (w *Walk) addProcesses(f *frame) {
 		}
 		pt.fdsPerSnap = append(pt.fdsPerSnap, int32(total))
 	}
-	w.runs = runs
+	w.runs, w.spareRuns = runs, w.runs
 }
 
 // countFDs counts process p's fds by group. A run the previous snapshot
 // had too (same ID) is not counted again, and a process whose runs are all
-// as they were has the counts it had.
-func (w *Walk) countFDs(pt *procTrack, p *procFrame, next map[uint64]map[group]int) map[group]int {
+// as they were has the counts it had (recounted is false).
+func (w *Walk) countFDs(pt *procTrack, p *procFrame, next map[uint64]map[group]int) (counts map[group]int, recounted bool) {
 	unchanged := pt.counts != nil && len(p.runs) == len(pt.runIDs)
 	for i, r := range p.runs {
 		if r.id == 0 || unchanged && pt.runIDs[i] != r.id {
@@ -202,9 +205,9 @@ func (w *Walk) countFDs(pt *procTrack, p *procFrame, next map[uint64]map[group]i
 				next[r.id] = c
 			}
 		}
-		return pt.counts
+		return pt.counts, false
 	}
-	counts := map[group]int{}
+	counts = map[group]int{}
 	for _, r := range p.runs {
 		var c map[group]int
 		if r.id != 0 {
@@ -220,7 +223,7 @@ func (w *Walk) countFDs(pt *procTrack, p *procFrame, next map[uint64]map[group]i
 			counts[g] += n
 		}
 	}
-	return counts
+	return counts, true
 }
 
 func sameCounts(a, b map[group]int) bool {

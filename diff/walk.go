@@ -48,6 +48,7 @@ type Walk struct {
 	procs        map[snapshot.ProcessKey]*procTrack  // processes of A
 	lives        map[snapshot.ProcessKey]*life       // every user process seen, for restarts
 	runs         map[uint64]map[group]int            // fd counts of the latest snapshot's runs, by run ID
+	spareRuns    map[uint64]map[group]int            // the map runs had before: the next snapshot's
 	noSwitches   int
 	last         *frame // B, once added
 }
@@ -89,7 +90,7 @@ func NewWalk(heads []Head, opts Options) *Walk {
 	w.blockedSince = map[snapshot.ThreadKey]int{}
 	w.procs = map[snapshot.ProcessKey]*procTrack{}
 	w.lives = map[snapshot.ProcessKey]*life{}
-	w.runs = map[uint64]map[group]int{}
+	w.runs, w.spareRuns = map[uint64]map[group]int{}, map[uint64]map[group]int{}
 	return w
 }
 

@@ -271,9 +271,8 @@ func BenchmarkDiffRange(b *testing.B) {
 	dir := b.TempDir()
 	type result struct {
 		name      string
-		wall      time.Duration
+		wall, cpu time.Duration
 		rss       int64
-		processes int
 	}
 	var results []result
 	for _, h := range hosts {
@@ -284,6 +283,7 @@ func BenchmarkDiffRange(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					a := fmt.Sprintf("latest~%d", n-1)
 					var peak int64
+					var cpu time.Duration
 					for b.Loop() {
 						cmd := roleCommand("measured", "diff", "--db", db, a, "latest", "--format", "csv")
 						if how == "load-all" {
@@ -299,16 +299,20 @@ func BenchmarkDiffRange(b *testing.B) {
 							b.Fatalf("%s said %q", name, stderr.String())
 						}
 						peak = max(peak, kb)
+						// CPU time (user + system) says more than wall time
+						// on a machine shared with other work.
+						cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 					}
 					b.ReportMetric(float64(peak)/1024, "peak-RSS-MB")
-					results = append(results, result{name, b.Elapsed() / time.Duration(b.N), peak, b.N})
+					b.ReportMetric((cpu / time.Duration(b.N)).Seconds(), "cpu-s/op")
+					results = append(results, result{name, b.Elapsed() / time.Duration(b.N), cpu / time.Duration(b.N), peak})
 				})
 			}
 		}
 	}
-	fmt.Printf("\n%-28s %12s %14s\n", "diff latest~N latest", "wall", "peak RSS")
+	fmt.Printf("\n%-28s %10s %10s %14s\n", "diff latest~N latest", "wall", "cpu", "peak RSS")
 	for _, r := range results {
-		fmt.Printf("%-28s %12v %11.1f MB\n", r.name, r.wall.Round(time.Millisecond), float64(r.rss)/1024)
+		fmt.Printf("%-28s %10v %10v %11.1f MB\n", r.name, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond), float64(r.rss)/1024)
 	}
 	fmt.Println()
 }
