@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // storeError is one line for the user (the command line prints it as is)
 // that errors.Is matches against its kind, one of the package's sentinels,
@@ -24,4 +27,9 @@ func (e *storeError) Unwrap() []error {
 // newError formats msg and wraps kind and cause (which may be nil).
 func newError(kind, cause error, format string, args ...any) error {
 	return &storeError{msg: fmt.Sprintf(format, args...), kind: kind, cause: cause}
+}
+
+// newCorrupt is newError for a damaged file: ErrUnreadable and ErrCorrupt.
+func newCorrupt(cause error, format string, args ...any) error {
+	return &storeError{msg: fmt.Sprintf(format, args...), kind: ErrUnreadable, cause: errors.Join(ErrCorrupt, cause)}
 }

@@ -36,6 +36,9 @@ var (
 	ErrLocked = errors.New("database locked")
 	// ErrBadRef: a snapshot reference that is not an ID, latest or latest~N.
 	ErrBadRef = errors.New("bad snapshot reference")
+	// ErrCorrupt: a bbolt file whose pages or values are damaged (or cut
+	// short). Every error that wraps it also wraps ErrUnreadable.
+	ErrCorrupt = errors.New("database corrupt")
 )
 
 // DefaultTimeout is how long Open waits for the file lock when
@@ -192,7 +195,7 @@ func openBolt(path string, readOnly, create bool, timeout time.Duration) (bdb *b
 			if o.file != nil {
 				_ = o.file.Close()
 			}
-			bdb, err = nil, newError(ErrUnreadable, nil, "database %s is corrupt: %v", path, r)
+			bdb, err = nil, newCorrupt(nil, "database %s is corrupt: %v", path, r)
 		}
 	}()
 	return bolt.Open(path, 0o600, options)
@@ -278,8 +281,8 @@ func (db *DB) recoverCorrupt(err *error) {
 		return
 	}
 	if _, fault := r.(interface{ Addr() uintptr }); fault {
-		*err = newError(ErrUnreadable, nil, "database %s is corrupt: a page could not be read (file truncated, or changed while open)", db.path)
+		*err = newCorrupt(nil, "database %s is corrupt: a page could not be read (file truncated, or changed while open)", db.path)
 		return
 	}
-	*err = newError(ErrUnreadable, nil, "database %s is corrupt: %v", db.path, r)
+	*err = newCorrupt(nil, "database %s is corrupt: %v", db.path, r)
 }

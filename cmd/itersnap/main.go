@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/itersnap/itersnap/store"
 )
 
 func main() {
@@ -39,6 +41,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 		if code == exitUsage {
 			msg += " (see itersnap --help)"
+		}
+		var failed checkFailed
+		if errors.Is(err, store.ErrCorrupt) && !errors.As(err, &failed) {
+			msg += " (itersnap check lists every problem)"
 		}
 		fmt.Fprintf(stderr, "itersnap: %s\n", msg)
 	}

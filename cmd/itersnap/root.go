@@ -51,6 +51,7 @@ blocked tasks and stacks that never change.
                                 an HTML report to attach to an incident
   itersnap forget --keep-within 7d   remove older snapshots
   itersnap copy 3..7 --to incident.db  snapshots for an incident report
+  itersnap check                check that the database is whole
 ` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -92,6 +93,7 @@ blocked tasks and stacks that never change.
 		newForgetCmd(g),
 		newCompactCmd(g),
 		newCopyCmd(g),
+		newCheckCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)

@@ -123,7 +123,11 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	defer db.Close()
 	id, err := db.Put(s)
 	if err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
+		return err
+	}
+	// Success is a snapshot that reads back, not a commit that returned.
+	if err := db.ReadBack(id, s); err != nil {
+		return fmt.Errorf("snapshot %d was stored but does not read back: %w", id, err)
 	}
 	if _, err := fmt.Fprintln(stdout, id); err != nil {
 		return err
