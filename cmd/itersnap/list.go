@@ -23,7 +23,9 @@ func newListCmd(g *globalOptions) *cobra.Command {
 
 COLUMNS
   id, time (RFC 3339), host, kernel, collector (bpf or procfs), threads,
-  processes, fds, label, duration (seconds spent collecting), filter
+  processes, fds, label, duration (seconds spent collecting), filter,
+  partial (true when the collector lacked the privilege to read every
+  stack or fd: show's notes say what is missing)
 ` + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,11 +50,11 @@ func runList(o *listOptions, stdout io.Writer) error {
 
 // listRecords has one row per snapshot; report lists its range with it.
 func listRecords(entries []store.Entry) records {
-	r := records{columns: []string{"id", "time", "host", "kernel", "collector", "threads", "processes", "fds", "label", "duration", "filter"}}
+	r := records{columns: []string{"id", "time", "host", "kernel", "collector", "threads", "processes", "fds", "label", "duration", "filter", "partial"}}
 	for _, e := range entries {
 		m := e.Meta
 		r.add(e.ID, m.Time, m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs,
-			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter.Comms, m.Filter.PIDs))
+			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter.Comms, m.Filter.PIDs), m.Partial != "")
 	}
 	return r
 }

@@ -137,6 +137,10 @@ func TestBadInputKeepsSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	existing := write("existing.db", []byte("keep me"))
+	// A process whose stacks and fds root reads, so that a procfs take of
+	// it warns of nothing (this host's pid 1 refuses even root), with fds
+	// enough that its snapshot does not fit in the file's free pages.
+	busy := startRole(t, "workload", "20", "4000").fields[0]
 	copyOf := func() string { return write("copy-"+strings.ReplaceAll(t.Name(), "/", "-")+".db", data) }
 
 	for _, tc := range []struct {
@@ -156,7 +160,7 @@ func TestBadInputKeepsSnapshots(t *testing.T) {
 		{"directory as db for take", asDir, nil, []string{"take", "--collector", "procfs"}, exitDB, asDir},
 		{"read-only filesystem take", roDB, nil, []string{"take", "--collector", "procfs"}, exitDB, roDB},
 		{"read-only filesystem forget", roDB, nil, []string{"forget", "--keep-last", "1"}, exitDB, roDB},
-		{"disk full", fullDB, nil, []string{"take", "--collector", "procfs"}, exitError, "no space left"},
+		{"disk full", fullDB, nil, []string{"take", "--collector", "procfs", "--pid", busy}, exitError, "no space left"},
 		{"symlink owned by another user", planted, nil, []string{"take", "--collector", "procfs"}, exitDB, "symlink owned by uid 65534"},
 		{"bad duration", good, nil, []string{"forget", "--keep-within", "7x"}, exitUsage, "7x"},
 		{"negative duration", good, nil, []string{"forget", "--keep-within", "-1h"}, exitUsage, "-1h"},
