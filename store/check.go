@@ -36,9 +36,12 @@ func Check(path string, opts Options) (*CheckResult, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
 	bdb, err := openBolt(path, true, false, timeout)
 	if err != nil {
-		return nil, openError(path, true, timeout, err)
+		return nil, atPath(openError(path, true, timeout, err), path)
 	}
 	db := &DB{bolt: bdb, path: path}
 	defer db.Close()

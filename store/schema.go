@@ -115,7 +115,7 @@ func (db *DB) schemaVersion(tx *bolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		if k, _ := tx.Cursor().First(); k != nil {
-			return 0, newError(ErrUnreadable, nil, "%s is a bbolt database but not itersnap's (it has a %q bucket): set --db / ITERSNAP_DB", db.path, k)
+			return 0, newPathError(db.path, "%s is a bbolt database but not itersnap's (it has a %q bucket)", db.path, k)
 		}
 		return 0, nil
 	}

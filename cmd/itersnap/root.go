@@ -59,6 +59,9 @@ blocked tasks and stacks that never change.
 			if envErr != nil && !cmd.Flags().Changed("lock-timeout") {
 				return envErr
 			}
+			if err := checkDBPath(cmd, g.db); err != nil {
+				return err
+			}
 			if g.lockTimeout <= 0 {
 				return usagef("--lock-timeout %v: want a duration above zero (waiting forever would hang cron jobs)", g.lockTimeout)
 			}
@@ -97,7 +100,7 @@ blocked tasks and stacks that never change.
 	)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
-		c.RunE = markRun(c.RunE)
+		c.RunE = markRun(withDBHint(g, c.RunE))
 		if f := c.Flags().Lookup("pid"); f != nil {
 			f.DefValue = "" // not "(default [])"
 		}
