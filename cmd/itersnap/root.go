@@ -71,7 +71,6 @@ blocked tasks and stacks that never change.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.CompletionOptions.DisableDefaultCmd = true
 
 	dbDefault := defaultDB
 	if env := getenv("ITERSNAP_DB"); env != "" {
@@ -98,6 +97,7 @@ blocked tasks and stacks that never change.
 		newCopyCmd(g),
 		newCheckCmd(g),
 	)
+	addCompletions(root, g)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
 		c.RunE = markRun(withDBHint(g, c.RunE))
