@@ -25,7 +25,7 @@ func TestManPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{}, func(string) string { return "" })
-	root.DisableAutoGenTag = true // pages that do not change with the day they are made
+	root.DisableAutoGenTag = true   // pages that do not change with the day they are made
 	root.InitDefaultCompletionCmd() // cobra adds it at Execute: a page for it too
 	header := &doc.GenManHeader{Title: "ITERSNAP", Section: "1", Source: "itersnap", Manual: "itersnap manual"}
 	if err := doc.GenManTree(root, header, dir); err != nil {
