@@ -160,6 +160,7 @@ func Compare(snaps []*snapshot.Snapshot, opts Options) *Report {
 		return r
 	}
 	r.Notes = append(r.Notes, checkTimes(snaps)...)
+	r.Notes = append(r.Notes, checkPartial(snaps)...)
 
 	c := newComparison(snaps)
 	r.Notes = append(r.Notes, c.notes...)
