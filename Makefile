@@ -12,7 +12,11 @@
 
 GO ?= go
 
+<<<<<<< HEAD
 .PHONY: build cross test test-kernels bench bench-diff fuzz generate vet clean
+=======
+.PHONY: build cross test test-kernels bench fuzz generate vet clean man
+>>>>>>> main
 
 build:
 	$(GO) build -o itersnap ./cmd/itersnap
@@ -37,6 +41,12 @@ test-kernels:
 
 vet:
 	$(GO) vet ./...
+
+# A man page per command (itersnap.1, itersnap-take.1, ...) in man/, made
+# with cobra's doc package by a test (so the binary does not carry it):
+#     make man && man -l man/itersnap-diff.1
+man:
+	$(GO) test -count=1 -run '^TestManPages$$' ./cmd/itersnap -args -man $(CURDIR)/man
 
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
 # and whole takes side by side; prints the ratios and peak RSS.
@@ -74,3 +84,4 @@ generate:
 
 clean:
 	rm -f itersnap
+	rm -rf man

@@ -83,6 +83,7 @@ func NewWalk(heads []Head, opts Options) *Walk {
 		return w
 	}
 	r.Notes = append(r.Notes, checkTimes(heads)...)
+	r.Notes = append(r.Notes, checkPartial(heads)...)
 	w.k, w.filters, w.notes = comparisonRules(heads)
 	r.Notes = append(r.Notes, w.notes...)
 

@@ -22,7 +22,7 @@ func TestHeadersAsDocumented(t *testing.T) {
 		header []string
 		doc    string // as the README's "CSV columns" section spells it
 	}{
-		{"list", Names(SnapshotColumns), "`list`: `id,time,host,kernel,collector,threads,processes,fds,label,duration,filter`"},
+		{"list", Names(SnapshotColumns), "`list`: `id,time,host,kernel,collector,threads,processes,fds,label,duration,filter,partial`"},
 		{"show --tasks", Names(TaskColumns), "`show --tasks` (the default): `snapshot,pid,tid,comm,state,stack`"},
 		{"show --stacks", Names(StackColumns), "`show --stacks`: `snapshot,threads,states,comms,stack`"},
 		{"show --fds", Names(FDColumns), "`show --fds`: `snapshot,pid,comm,fd,kind,path`"},

@@ -106,5 +106,5 @@ func (db *DB) corrupt(err error) error {
 	if errors.Is(err, errNewerEncoding) {
 		return newError(ErrUnreadable, err, "database %s: %v", db.path, err)
 	}
-	return newError(ErrUnreadable, err, "database %s is corrupt: %v", db.path, err)
+	return newCorrupt(err, "database %s is corrupt: %v", db.path, err)
 }

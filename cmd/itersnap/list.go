@@ -22,7 +22,9 @@ func newListCmd(g *globalOptions) *cobra.Command {
 
 COLUMNS
   id, time (RFC 3339), host, kernel, collector (bpf or procfs), threads,
-  processes, fds, label, duration (seconds spent collecting), filter
+  processes, fds, label, duration (seconds spent collecting), filter,
+  partial (true when the collector lacked the privilege to read every
+  stack or fd: show's notes say what is missing)
 ` + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
