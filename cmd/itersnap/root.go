@@ -92,6 +92,7 @@ blocked tasks and stacks that never change.
 		newForgetCmd(g),
 		newCompactCmd(g),
 		newCopyCmd(g),
+		newExportCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
