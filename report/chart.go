@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -104,7 +105,7 @@ func buildChart(snaps []*snapshot.Snapshot, leaks []diff.FDLeakFinding) fdChart 
 
 	for si, f := range suspects {
 		k := processKey(f.PID, f.ProcessStart)
-		series := chartSeries{Colour: si, Label: fmt.Sprintf("pid %d %s", f.PID, f.Comm)}
+		series := chartSeries{Colour: si, Label: fmt.Sprintf("pid %d %s", f.PID, output.Escape(f.Comm))}
 		for i, s := range snaps {
 			n, ok := fds[i][k]
 			if !ok {
@@ -116,7 +117,7 @@ func buildChart(snaps []*snapshot.Snapshot, leaks []diff.FDLeakFinding) fdChart 
 			}
 			series.Points += x + "," + y
 			series.Marks = append(series.Marks, chartPoint{X: x, Y: y,
-				Title: fmt.Sprintf("pid %d %s: %d fds in snapshot %d (%s)", f.PID, f.Comm, n, s.ID, s.Meta.Time.Local().Format(time.DateTime))})
+				Title: fmt.Sprintf("pid %d %s: %d fds in snapshot %d (%s)", f.PID, output.Escape(f.Comm), n, s.ID, s.Meta.Time.Local().Format(time.DateTime))})
 		}
 		c.Series = append(c.Series, series)
 	}

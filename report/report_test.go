@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -175,16 +174,11 @@ func TestNiceCeil(t *testing.T) {
 func TestRender(t *testing.T) {
 	a, b := host(2), host(2)
 	a.ID = 1
-	var rows [][]string
+	r := &diff.Report{A: 1, B: 2, IDs: []uint64{1, 2}}
 	for i := range MaxRows + 3 {
-		rows = append(rows, []string{fmt.Sprint(i)})
+		r.Stuck = append(r.Stuck, diff.StuckFinding{Subject: diff.Subject{PID: 7, TID: uint32(i), Comm: "<script>"}, State: "D", Killable: "no"})
 	}
-	in := Input{
-		Snapshots: []*snapshot.Snapshot{a, b},
-		Diff:      &diff.Report{A: 1, B: 2},
-		Summary:   []SummaryRow{{Kind: diff.Stuck, Count: MaxRows + 3, Detail: "worst: ..."}},
-		Findings:  []Findings{{Kind: diff.Stuck, Table: Table{Columns: []string{"tid"}, Rows: rows}, CSV: []byte("tid\n")}},
-	}
+	in := Input{Snapshots: []*snapshot.Snapshot{a, b}, Diff: r}
 	var buf bytes.Buffer
 	if err := Render(&buf, in); err != nil {
 		t.Fatal(err)
@@ -194,8 +188,9 @@ func TestRender(t *testing.T) {
 		`<h3 id="finding-stuck">stuck (503)</h3>`,
 		`<td class="num">499</td>`,
 		"3 more not shown: the CSV has all 503.",
-		`href="data:text/csv;charset=utf-8;base64,dGlkCg=="`,
+		`download="itersnap-1-2-stuck.csv" href="data:text/csv;charset=utf-8;base64,ZmluZGluZyxwaWQsdGlkLGNvbW0s`,
 		"No fd_leak findings",
+		"&lt;script&gt;",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -203,6 +198,9 @@ func TestRender(t *testing.T) {
 	}
 	if strings.Contains(page, `<td class="num">500</td>`) {
 		t.Errorf("row 501 drawn")
+	}
+	if n := strings.Count(page, "<script>"); n != 1 { // the page's own
+		t.Errorf("a name from the data became a <script> element")
 	}
 	if err := Render(&buf, Input{}); err == nil {
 		t.Errorf("no snapshots: no error")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,8 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
 	}
 }
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 var t0 = time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
 

@@ -2,12 +2,11 @@ package main
 
 import (
 	"io"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/itersnap/itersnap/store"
+	"github.com/itersnap/itersnap/output"
+	"github.com/itersnap/itersnap/snapshot"
 )
 
 type listOptions struct {
@@ -16,7 +15,7 @@ type listOptions struct {
 
 func newListCmd(g *globalOptions) *cobra.Command {
 	o := &listOptions{globalOptions: g}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List snapshots, oldest first",
 		Long: `List snapshots, one row per snapshot, oldest first.
@@ -30,6 +29,8 @@ COLUMNS
 			return runList(o, cmd.OutOrStdout())
 		},
 	}
+	g.bindOutput(cmd, true)
+	return cmd
 }
 
 func runList(o *listOptions, stdout io.Writer) error {
@@ -42,29 +43,11 @@ func runList(o *listOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := listRecords(entries)
-	return withOutput(o.output, stdout, func(w io.Writer) error { return r.write(w, o.format) })
-}
-
-// listRecords has one row per snapshot; report lists its range with it.
-func listRecords(entries []store.Entry) records {
-	r := records{columns: []string{"id", "time", "host", "kernel", "collector", "threads", "processes", "fds", "label", "duration", "filter"}}
-	for _, e := range entries {
-		m := e.Meta
-		r.add(e.ID, m.Time, m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs,
-			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter.Comms, m.Filter.PIDs))
+	rows := make([]*snapshot.Snapshot, len(entries))
+	for i, e := range entries {
+		rows[i] = &snapshot.Snapshot{ID: e.ID, Meta: e.Meta}
 	}
-	return r
-}
-
-// filterString renders a take's filter as the flags that set it.
-func filterString(comms []string, pids []uint32) string {
-	var parts []string
-	for _, c := range comms {
-		parts = append(parts, "--comm="+c)
-	}
-	for _, p := range pids {
-		parts = append(parts, "--pid="+itoa(uint64(p)))
-	}
-	return strings.Join(parts, " ")
+	return o.withOutput(stdout, func(w io.Writer, opts output.Options) error {
+		return output.WriteRecords(w, output.SnapshotColumns, rows, opts)
+	})
 }

@@ -1,0 +1,207 @@
+package output
+
+import (
+	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// Finding is one finding of a diff, of any kind: exactly one of the four
+// pointers is set, the one Kind names.
+type Finding struct {
+	Kind      diff.Kind
+	A, B      uint64 // the snapshots compared
+	FDLeak    *diff.FDLeakFinding
+	Blocked   *diff.BlockedFinding
+	Stuck     *diff.StuckFinding
+	Unchanged *diff.UnchangedFinding
+}
+
+// Subject is who the finding is about.
+func (f Finding) Subject() diff.Subject {
+	switch {
+	case f.FDLeak != nil:
+		return f.FDLeak.Subject
+	case f.Blocked != nil:
+		return f.Blocked.Subject
+	case f.Stuck != nil:
+		return f.Stuck.Subject
+	case f.Unchanged != nil:
+		return f.Unchanged.Subject
+	}
+	return diff.Subject{}
+}
+
+// Findings flattens r's findings in report order: every fd leak, then
+// newly blocked, stuck and unchanged stacks, each kind in diff's order.
+func Findings(r *diff.Report) []Finding {
+	out := make([]Finding, 0, len(r.FDLeaks)+len(r.NewlyBlocked)+len(r.Stuck)+len(r.Unchanged))
+	for i := range r.FDLeaks {
+		out = append(out, Finding{Kind: diff.FDLeak, A: r.A, B: r.B, FDLeak: &r.FDLeaks[i]})
+	}
+	for i := range r.NewlyBlocked {
+		out = append(out, Finding{Kind: diff.NewlyBlocked, A: r.A, B: r.B, Blocked: &r.NewlyBlocked[i]})
+	}
+	for i := range r.Stuck {
+		out = append(out, Finding{Kind: diff.Stuck, A: r.A, B: r.B, Stuck: &r.Stuck[i]})
+	}
+	for i := range r.Unchanged {
+		out = append(out, Finding{Kind: diff.UnchangedStack, A: r.A, B: r.B, Unchanged: &r.Unchanged[i]})
+	}
+	return out
+}
+
+// OfKind keeps the findings of kind k.
+func OfKind(fs []Finding, k diff.Kind) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Kind == k {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// The diff columns. Each reads the fields of the kinds that fill it and is
+// None for the others.
+var (
+	findingKind = Column[Finding]{"finding", Whole, func(f Finding) Value { return Text(string(f.Kind)) }}
+	findingPID  = Column[Finding]{"pid", Whole, func(f Finding) Value { return Uint(f.Subject().PID) }}
+	findingTID  = Column[Finding]{"tid", Whole, func(f Finding) Value { return Uint(f.Subject().TID) }}
+	findingComm = Column[Finding]{"comm", Whole, func(f Finding) Value { return Text(f.Subject().Comm) }}
+	snapshotA   = Column[Finding]{"snapshot_a", Whole, func(f Finding) Value { return Uint(f.A) }}
+	snapshotB   = Column[Finding]{"snapshot_b", Whole, func(f Finding) Value { return Uint(f.B) }}
+	state       = Column[Finding]{"state", Whole, func(f Finding) Value {
+		switch {
+		case f.Blocked != nil:
+			return Text(f.Blocked.State)
+		case f.Stuck != nil:
+			return Text(f.Stuck.State)
+		case f.Unchanged != nil:
+			return Text(f.Unchanged.State)
+		}
+		return None()
+	}}
+	killable = Column[Finding]{"killable", Whole, func(f Finding) Value {
+		switch {
+		case f.Blocked != nil:
+			return Text(f.Blocked.Killable)
+		case f.Stuck != nil:
+			return Text(f.Stuck.Killable)
+		case f.Unchanged != nil:
+			return Text(f.Unchanged.Killable)
+		}
+		return None()
+	}}
+	blockedFor = Column[Finding]{"blocked_for", Whole, func(f Finding) Value {
+		switch {
+		case f.Blocked != nil:
+			return Seconds(f.Blocked.BlockedFor)
+		case f.Stuck != nil:
+			return Seconds(f.Stuck.BlockedFor)
+		case f.Unchanged != nil:
+			// Only a blocked thread is "blocked for" anything.
+			if c := f.Unchanged.Class; c == diff.ClassStuck || c == diff.ClassKillable {
+				return Seconds(f.Unchanged.For)
+			}
+		}
+		return None()
+	}}
+	class = Column[Finding]{"class", Whole, func(f Finding) Value {
+		if f.Unchanged != nil {
+			return Text(string(f.Unchanged.Class))
+		}
+		return None()
+	}}
+	fdKind        = leakColumn("kind", Whole, func(l *diff.FDLeakFinding) Value { return Text(l.Kind) })
+	target        = leakColumn("target", KeepTail, func(l *diff.FDLeakFinding) Value { return Text(l.Target) })
+	fdsA          = leakColumn("fds_a", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.FDsA) })
+	fdsB          = leakColumn("fds_b", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.FDsB) })
+	newFDs        = leakColumn("new_fds", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.New) })
+	growth        = leakColumn("growth", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.Growth()) })
+	growthPerHour = leakColumn("growth_per_hour", Whole, func(l *diff.FDLeakFinding) Value { return Float(round2(l.GrowthPerHour)) })
+	monotonic     = leakColumn("monotonic", Whole, func(l *diff.FDLeakFinding) Value { return Bool(l.Monotonic) })
+	samples       = Column[Finding]{"samples", Whole, func(f Finding) Value {
+		switch {
+		case f.FDLeak != nil:
+			return Int(f.FDLeak.Samples)
+		case f.Stuck != nil:
+			return Int(f.Stuck.Samples)
+		case f.Unchanged != nil:
+			return Int(f.Unchanged.Samples)
+		}
+		return None()
+	}}
+	processFDs = leakColumn("process_fds", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.ProcessFDsB) })
+	limit      = leakColumn("limit", Whole, func(l *diff.FDLeakFinding) Value {
+		switch l.Limit {
+		case snapshot.NoLimit:
+			return Text("unlimited")
+		case 0:
+			return None() // unknown
+		}
+		return Uint(l.Limit)
+	})
+	limitUsed = leakColumn("limit_used", Whole, func(l *diff.FDLeakFinding) Value { return Float(round2(l.LimitUsed)) })
+	switchesA = Column[Finding]{"switches_a", Whole, func(f Finding) Value {
+		switch {
+		case f.Stuck != nil:
+			return Uint(f.Stuck.Switches) // unchanged: that is what stuck means
+		case f.Unchanged != nil:
+			return Uint(f.Unchanged.SwitchesA)
+		}
+		return None()
+	}}
+	switchesB = Column[Finding]{"switches_b", Whole, func(f Finding) Value {
+		switch {
+		case f.Blocked != nil:
+			return Uint(f.Blocked.Switches)
+		case f.Stuck != nil:
+			return Uint(f.Stuck.Switches)
+		case f.Unchanged != nil:
+			return Uint(f.Unchanged.SwitchesB)
+		}
+		return None()
+	}}
+	stack = Column[Finding]{"stack", KeepTail, func(f Finding) Value {
+		switch {
+		case f.Blocked != nil:
+			return Text(f.Blocked.Stack)
+		case f.Stuck != nil:
+			return Text(f.Stuck.Stack)
+		case f.Unchanged != nil:
+			return Text(f.Unchanged.Stack)
+		}
+		return None()
+	}}
+)
+
+// FindingColumns are diff's CSV and JSON columns, every kind in one file:
+// finding,pid,tid,comm first, then the kinds' own; a column a kind does not
+// fill is empty (null in JSON). New columns go at the end.
+var FindingColumns = []Column[Finding]{
+	findingKind, findingPID, findingTID, findingComm, snapshotA, snapshotB,
+	state, killable, blockedFor, class,
+	fdKind, target, fdsA, fdsB, newFDs, growth, growthPerHour, monotonic,
+	samples, processFDs, limit, limitUsed, switchesA, switchesB, stack,
+}
+
+// KindColumns are the columns a table of one kind of finding shows: only
+// those the kind fills.
+var KindColumns = map[diff.Kind][]Column[Finding]{
+	diff.FDLeak:         {findingPID, findingComm, fdKind, target, fdsA, fdsB, newFDs, growthPerHour, monotonic, samples, processFDs, limit, limitUsed},
+	diff.NewlyBlocked:   {findingPID, findingTID, findingComm, state, killable, blockedFor, stack},
+	diff.Stuck:          {findingPID, findingTID, findingComm, state, killable, blockedFor, switchesB, stack},
+	diff.UnchangedStack: {findingPID, findingTID, findingComm, class, state, killable, switchesA, switchesB, stack},
+}
+
+// leakColumn is a column only fd_leak findings fill.
+func leakColumn(name string, cut Cut, get func(*diff.FDLeakFinding) Value) Column[Finding] {
+	return Column[Finding]{name, cut, func(f Finding) Value {
+		if f.FDLeak == nil {
+			return None()
+		}
+		return get(f.FDLeak)
+	}}
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
