@@ -2,13 +2,13 @@ package export
 
 import (
 	"reflect"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/itersnap/itersnap/output"
 )
 
 // column is one typed Parquet column of a table whose rows are R: its name
@@ -75,12 +75,12 @@ func optBoolean[R any](name string, get func(*R) (bool, bool)) column[R] {
 
 // text is a VARCHAR column (Parquet BYTE_ARRAY, STRING logical type),
 // dictionary-encoded: names, kinds and paths repeat from row to row.
-// Parquet strings must be UTF-8, so invalid bytes are written \xHH, the
-// project's rule for every format.
+// Parquet strings must be UTF-8, so invalid bytes are written \xHH, as in
+// CSV and JSON (output.Clean).
 func text[R any](name string, get func(*R) string) column[R] {
 	node := parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 	return column[R]{name: name, node: node, value: func(r *R) (parquet.Value, bool) {
-		return parquet.ByteArrayValue([]byte(ValidUTF8(get(r)))), true
+		return parquet.ByteArrayValue([]byte(output.Clean(get(r)))), true
 	}}
 }
 
@@ -89,7 +89,7 @@ func optText[R any](name string, get func(*R) (string, bool)) column[R] {
 	node := parquet.Optional(parquet.Encoded(parquet.String(), &parquet.RLEDictionary))
 	return column[R]{name: name, node: node, value: func(r *R) (parquet.Value, bool) {
 		v, ok := get(r)
-		return parquet.ByteArrayValue([]byte(ValidUTF8(v))), ok
+		return parquet.ByteArrayValue([]byte(output.Clean(v))), ok
 	}}
 }
 
@@ -144,7 +144,7 @@ func (t *table[R]) row(buf parquet.Row, r *R) parquet.Row {
 				buf = append(buf, parquet.NullValue().Level(0, 0, i))
 			}
 			for j, s := range items {
-				buf = append(buf, parquet.ByteArrayValue([]byte(ValidUTF8(s))).Level(min(j, 1), 1, i))
+				buf = append(buf, parquet.ByteArrayValue([]byte(output.Clean(s))).Level(min(j, 1), 1, i))
 			}
 			continue
 		}
@@ -188,27 +188,3 @@ type namedField struct {
 
 func (f namedField) Name() string                           { return f.name }
 func (f namedField) Value(base reflect.Value) reflect.Value { return reflect.Value{} }
-
-// ValidUTF8 writes each byte of s that is not part of valid UTF-8 as \xHH,
-// and keeps everything else byte for byte: process names and paths are
-// whatever bytes their owner chose, and Parquet strings and OpenMetrics
-// label values must be UTF-8.
-func ValidUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			const hex = "0123456789abcdef"
-			b.WriteString(`\x`)
-			b.WriteByte(hex[s[i]>>4])
-			b.WriteByte(hex[s[i]&0xf])
-		} else {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}

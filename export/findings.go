@@ -1,9 +1,6 @@
 package export
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/itersnap/itersnap/diff"
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -85,17 +82,4 @@ func killable(k string) opt[bool] {
 		return some(false)
 	}
 	return opt[bool]{}
-}
-
-// FilterFlags renders a take's filter as the flags that set it, as `list`
-// shows it: "--comm=nginx --pid=7".
-func FilterFlags(f snapshot.Filter) string {
-	var parts []string
-	for _, c := range f.Comms {
-		parts = append(parts, "--comm="+c)
-	}
-	for _, p := range f.PIDs {
-		parts = append(parts, "--pid="+strconv.FormatUint(uint64(p), 10))
-	}
-	return strings.Join(parts, " ")
 }

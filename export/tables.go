@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -44,7 +45,7 @@ var SnapshotsTable = newTable("snapshots", []column[snapshotRow]{
 	integer("fds", func(r *snapshotRow) int64 { return int64(r.s.Meta.FDs) }),
 	text("label", func(r *snapshotRow) string { return r.s.Meta.Label }),
 	optReal("duration", func(r *snapshotRow) (float64, bool) { return r.s.Meta.Duration.Seconds(), true }),
-	text("filter", func(r *snapshotRow) string { return FilterFlags(r.s.Meta.Filter) }),
+	text("filter", func(r *snapshotRow) string { return output.FilterString(r.s.Meta.Filter) }),
 	text("boot_id", func(r *snapshotRow) string { return r.s.Meta.BootID }),
 	texts("notes", func(r *snapshotRow) []string { return r.s.Meta.Notes }),
 }...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,7 +54,6 @@ printed, one a line.
 database remembers the last one, so it must be writable): from cron,
 "itersnap export --new --to /var/spool/itersnap" ships each snapshot once.
 ` + exitStatusHelp,
-		Annotations: map[string]string{formatsAnnotation: "none"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExport(o, args, cmd.OutOrStdout())
 		},
@@ -82,8 +82,6 @@ func runExport(o *exportOptions, args []string, stdout io.Writer) error {
 		return usagef("export --new takes no snapshot references: it exports what is new")
 	case !o.onlyNew && len(args) == 0:
 		return usagef("export needs snapshot references (IDs, latest~N, A..B) or --new")
-	case o.output != "":
-		return usagef("export writes under --to DIR, not -o")
 	}
 	db, err := o.openDB()
 	if err != nil {
@@ -211,7 +209,7 @@ func writeExport(o *exportOptions, plan exportPlan) ([]string, error) {
 		prev = s
 	}
 	for _, r := range plan.ranges {
-		snaps, err := loadRange(o.globalOptions, itoa(r[0]), itoa(r[1]), true)
+		snaps, err := loadRange(o.globalOptions, strconv.FormatUint(r[0], 10), strconv.FormatUint(r[1], 10), true)
 		if err != nil {
 			return nil, err
 		}
