@@ -21,6 +21,7 @@ type diffOptions struct {
 	pids           []uint
 	includeIdle    bool
 	failOnFindings bool
+	maxSeries      int
 }
 
 func newDiffCmd(g *globalOptions) *cobra.Command {
@@ -54,9 +55,17 @@ csv and json print one record per finding with these columns:
 "comm;frame;...;frame COUNT_A COUNT_B" per thread name and kernel stack seen
 in A or B (as difffolded.pl does): flamegraph.pl draws it, widths from B,
 red where B has more threads than A. Only --comm and --pid apply to it.
+
+--format openmetrics writes the findings for Prometheus (node_exporter's
+textfile collector; write it with -o, which renames the file into place):
+itersnap_findings{finding} per kind; for the first --max-series fd_leak
+groups itersnap_fd_leak_fds, _growth_per_hour and _exhausts_in_seconds
+labelled pid, comm, container, kind, target; itersnap_threads_blocked and
+itersnap_threads_stuck; and B's take (itersnap_take_timestamp_seconds,
+_duration_seconds, _info{collector}).
 ` + exitStatusHelp,
 		Args:        cobra.ExactArgs(2),
-		Annotations: map[string]string{formatsAnnotation: formatFoldedDiff},
+		Annotations: map[string]string{formatsAnnotation: formatFoldedDiff + " " + formatOpenMetrics},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDiff(cmd, o, args[0], args[1], cmd.OutOrStdout())
 		},
@@ -67,6 +76,7 @@ red where B has more threads than A. Only --comm and --pid apply to it.
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
 	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
 	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
+	f.IntVar(&o.maxSeries, "max-series", export.DefaultMaxSeries, "with --format openmetrics: fd_leak groups with series of their own, most urgent first")
 	g.bindOutput(cmd, true)
 	return cmd
 }
@@ -79,6 +89,9 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 			}
 		}
 		return runFoldedDiff(o, refA, refB, stdout)
+	}
+	if cmd.Flags().Changed("max-series") && (o.format != formatOpenMetrics || o.maxSeries < 1) {
+		return usagef("--max-series wants --format %s and a count of 1 or more", formatOpenMetrics)
 	}
 	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids)}
 	for _, name := range o.only {
@@ -94,8 +107,11 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 	}
 	r := diff.Compare(snaps, opts)
 	err = o.withOutput(stdout, func(w io.Writer, wo output.Options) error {
-		if wo.Format == output.Table {
+		switch o.format {
+		case formatTable:
 			return output.WriteDiffTable(w, r, opts, wo.Width)
+		case formatOpenMetrics:
+			return export.WriteDiffMetrics(w, r, snaps[len(snaps)-1], export.MetricsOptions{MaxSeries: o.maxSeries})
 		}
 		if r.Reboot != nil {
 			o.warnf("%s", output.RebootLine(r))
