@@ -21,6 +21,12 @@
 // targets, names) are cut with "…", stacks from their root end so that the
 // leaf stays. Pipes and files get every cell whole (Options.Width 0).
 //
+// A new column is appended to its record type's list (SnapshotColumns,
+// TaskColumns, StackColumns, FDColumns, FindingColumns, ForgetColumns),
+// never inserted: scripts read columns by position. The README's "CSV
+// columns" section lists them, and TestHeadersAsDocumented holds the two
+// together.
+//
 // Nothing here prints by itself or knows a command-line flag: callers hand
 // in the writer and the options.
 package output

@@ -15,6 +15,9 @@ import (
 // there.
 func ToFile(path string, fn func(w io.Writer) error) error {
 	dir := filepath.Dir(path)
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("cannot write %s: it is a directory", path)
+	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("cannot write %s: %s", path, whyNotHere(dir, err))

@@ -64,13 +64,13 @@ func OfKind(fs []Finding, k diff.Kind) []Finding {
 // The diff columns. Each reads the fields of the kinds that fill it and is
 // None for the others.
 var (
-	findingKind = Column[Finding]{"finding", Whole, func(f Finding) Value { return Text(string(f.Kind)) }}
-	findingPID  = Column[Finding]{"pid", Whole, func(f Finding) Value { return Uint(f.Subject().PID) }}
-	findingTID  = Column[Finding]{"tid", Whole, func(f Finding) Value { return Uint(f.Subject().TID) }}
-	findingComm = Column[Finding]{"comm", Whole, func(f Finding) Value { return Text(f.Subject().Comm) }}
-	snapshotA   = Column[Finding]{"snapshot_a", Whole, func(f Finding) Value { return Uint(f.A) }}
-	snapshotB   = Column[Finding]{"snapshot_b", Whole, func(f Finding) Value { return Uint(f.B) }}
-	state       = Column[Finding]{"state", Whole, func(f Finding) Value {
+	colFinding   = Column[Finding]{"finding", Whole, func(f Finding) Value { return Text(string(f.Kind)) }}
+	colPID       = Column[Finding]{"pid", Whole, func(f Finding) Value { return Uint(f.Subject().PID) }}
+	colTID       = Column[Finding]{"tid", Whole, func(f Finding) Value { return Uint(f.Subject().TID) }}
+	colComm      = Column[Finding]{"comm", Whole, func(f Finding) Value { return Text(f.Subject().Comm) }}
+	colSnapshotA = Column[Finding]{"snapshot_a", Whole, func(f Finding) Value { return Uint(f.A) }}
+	colSnapshotB = Column[Finding]{"snapshot_b", Whole, func(f Finding) Value { return Uint(f.B) }}
+	colState     = Column[Finding]{"state", Whole, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
 			return Text(f.Blocked.State)
@@ -81,7 +81,7 @@ var (
 		}
 		return None()
 	}}
-	killable = Column[Finding]{"killable", Whole, func(f Finding) Value {
+	colKillable = Column[Finding]{"killable", Whole, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
 			return Text(f.Blocked.Killable)
@@ -92,7 +92,7 @@ var (
 		}
 		return None()
 	}}
-	blockedFor = Column[Finding]{"blocked_for", Whole, func(f Finding) Value {
+	colBlockedFor = Column[Finding]{"blocked_for", Whole, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
 			return Seconds(f.Blocked.BlockedFor)
@@ -106,21 +106,21 @@ var (
 		}
 		return None()
 	}}
-	class = Column[Finding]{"class", Whole, func(f Finding) Value {
+	colClass = Column[Finding]{"class", Whole, func(f Finding) Value {
 		if f.Unchanged != nil {
 			return Text(string(f.Unchanged.Class))
 		}
 		return None()
 	}}
-	fdKind        = leakColumn("kind", Whole, func(l *diff.FDLeakFinding) Value { return Text(l.Kind) })
-	target        = leakColumn("target", KeepTail, func(l *diff.FDLeakFinding) Value { return Text(l.Target) })
-	fdsA          = leakColumn("fds_a", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.FDsA) })
-	fdsB          = leakColumn("fds_b", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.FDsB) })
-	newFDs        = leakColumn("new_fds", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.New) })
-	growth        = leakColumn("growth", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.Growth()) })
-	growthPerHour = leakColumn("growth_per_hour", Whole, func(l *diff.FDLeakFinding) Value { return Float(round2(l.GrowthPerHour)) })
-	monotonic     = leakColumn("monotonic", Whole, func(l *diff.FDLeakFinding) Value { return Bool(l.Monotonic) })
-	samples       = Column[Finding]{"samples", Whole, func(f Finding) Value {
+	colFdKind        = leakColumn("kind", Whole, func(l *diff.FDLeakFinding) Value { return Text(l.Kind) })
+	colTarget        = leakColumn("target", KeepTail, func(l *diff.FDLeakFinding) Value { return Text(l.Target) })
+	colFdsA          = leakColumn("fds_a", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.FDsA) })
+	colFdsB          = leakColumn("fds_b", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.FDsB) })
+	colNewFDs        = leakColumn("new_fds", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.New) })
+	colGrowth        = leakColumn("growth", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.Growth()) })
+	colGrowthPerHour = leakColumn("growth_per_hour", Whole, func(l *diff.FDLeakFinding) Value { return Float(round2(l.GrowthPerHour)) })
+	colMonotonic     = leakColumn("monotonic", Whole, func(l *diff.FDLeakFinding) Value { return Bool(l.Monotonic) })
+	colSamples       = Column[Finding]{"samples", Whole, func(f Finding) Value {
 		switch {
 		case f.FDLeak != nil:
 			return Int(f.FDLeak.Samples)
@@ -131,8 +131,8 @@ var (
 		}
 		return None()
 	}}
-	processFDs = leakColumn("process_fds", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.ProcessFDsB) })
-	limit      = leakColumn("limit", Whole, func(l *diff.FDLeakFinding) Value {
+	colProcessFDs = leakColumn("process_fds", Whole, func(l *diff.FDLeakFinding) Value { return Int(l.ProcessFDsB) })
+	colLimit      = leakColumn("limit", Whole, func(l *diff.FDLeakFinding) Value {
 		switch l.Limit {
 		case snapshot.NoLimit:
 			return Text("unlimited")
@@ -141,8 +141,8 @@ var (
 		}
 		return Uint(l.Limit)
 	})
-	limitUsed = leakColumn("limit_used", Whole, func(l *diff.FDLeakFinding) Value { return Float(round2(l.LimitUsed)) })
-	switchesA = Column[Finding]{"switches_a", Whole, func(f Finding) Value {
+	colLimitUsed = leakColumn("limit_used", Whole, func(l *diff.FDLeakFinding) Value { return Float(round2(l.LimitUsed)) })
+	colSwitchesA = Column[Finding]{"switches_a", Whole, func(f Finding) Value {
 		switch {
 		case f.Stuck != nil:
 			return Uint(f.Stuck.Switches) // unchanged: that is what stuck means
@@ -151,7 +151,7 @@ var (
 		}
 		return None()
 	}}
-	switchesB = Column[Finding]{"switches_b", Whole, func(f Finding) Value {
+	colSwitchesB = Column[Finding]{"switches_b", Whole, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
 			return Uint(f.Blocked.Switches)
@@ -162,7 +162,7 @@ var (
 		}
 		return None()
 	}}
-	stack = Column[Finding]{"stack", KeepTail, func(f Finding) Value {
+	colStack = Column[Finding]{"stack", KeepTail, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
 			return Text(f.Blocked.Stack)
@@ -179,19 +179,19 @@ var (
 // finding,pid,tid,comm first, then the kinds' own; a column a kind does not
 // fill is empty (null in JSON). New columns go at the end.
 var FindingColumns = []Column[Finding]{
-	findingKind, findingPID, findingTID, findingComm, snapshotA, snapshotB,
-	state, killable, blockedFor, class,
-	fdKind, target, fdsA, fdsB, newFDs, growth, growthPerHour, monotonic,
-	samples, processFDs, limit, limitUsed, switchesA, switchesB, stack,
+	colFinding, colPID, colTID, colComm, colSnapshotA, colSnapshotB,
+	colState, colKillable, colBlockedFor, colClass,
+	colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowth, colGrowthPerHour, colMonotonic,
+	colSamples, colProcessFDs, colLimit, colLimitUsed, colSwitchesA, colSwitchesB, colStack,
 }
 
 // KindColumns are the columns a table of one kind of finding shows: only
 // those the kind fills.
 var KindColumns = map[diff.Kind][]Column[Finding]{
-	diff.FDLeak:         {findingPID, findingComm, fdKind, target, fdsA, fdsB, newFDs, growthPerHour, monotonic, samples, processFDs, limit, limitUsed},
-	diff.NewlyBlocked:   {findingPID, findingTID, findingComm, state, killable, blockedFor, stack},
-	diff.Stuck:          {findingPID, findingTID, findingComm, state, killable, blockedFor, switchesB, stack},
-	diff.UnchangedStack: {findingPID, findingTID, findingComm, class, state, killable, switchesA, switchesB, stack},
+	diff.FDLeak:         {colPID, colComm, colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowthPerHour, colMonotonic, colSamples, colProcessFDs, colLimit, colLimitUsed},
+	diff.NewlyBlocked:   {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colStack},
+	diff.Stuck:          {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colSwitchesB, colStack},
+	diff.UnchangedStack: {colPID, colTID, colComm, colClass, colState, colKillable, colSwitchesA, colSwitchesB, colStack},
 }
 
 // leakColumn is a column only fd_leak findings fill.

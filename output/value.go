@@ -30,7 +30,7 @@ const (
 //	float     2 decimals            shortest             number
 //	bool      true/false            true/false           true/false
 //	seconds   1h2m3s (whole s)      seconds (ms)         seconds (ms)
-//	time      2006-01-02 15:04:05   RFC 3339             RFC 3339 string
+//	time      2006-01-02 15:04:05   RFC 3339 (ns)        RFC 3339 (ns) string
 type Value struct {
 	kind kind
 	s    string
@@ -109,7 +109,7 @@ func (v Value) plain() string {
 	case kindSeconds:
 		return strconv.FormatFloat(time.Duration(v.i).Round(time.Millisecond).Seconds(), 'f', -1, 64)
 	case kindTime:
-		return v.t.Format(time.RFC3339)
+		return v.t.Format(time.RFC3339Nano) // as encoding/json writes it
 	}
 	return ""
 }

@@ -100,9 +100,21 @@ func writeTable(w io.Writer, r Records, width int) error {
 	// Every cell is escaped: no tab, newline or 0xFF reaches the tabwriter
 	// except the ones written here.
 	tw := tabwriter.NewWriter(w, 0, 4, tablePadding, ' ', 0)
-	io.WriteString(tw, strings.Join(header, "\t")+"\n")
+	writeLine(tw, header)
 	for _, row := range cells {
-		io.WriteString(tw, strings.Join(row, "\t")+"\n")
+		writeLine(tw, row)
 	}
 	return tw.Flush()
+}
+
+// writeLine writes one row of cells to a tabwriter, which keeps the whole
+// table in memory until Flush: its write errors come from Flush.
+func writeLine(tw *tabwriter.Writer, cells []string) {
+	for i, c := range cells {
+		if i > 0 {
+			tw.Write([]byte{'\t'})
+		}
+		io.WriteString(tw, c)
+	}
+	tw.Write([]byte{'\n'})
 }

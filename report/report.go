@@ -66,8 +66,8 @@ type Layout struct {
 	Findings  []Findings
 }
 
-// Lay builds the tables of in.
-func Lay(in Input) (Layout, error) {
+// Build lays out the tables of in.
+func Build(in Input) (Layout, error) {
 	var l Layout
 	l.Snapshots = tableOf(output.Build(output.SnapshotColumns, in.Snapshots))
 	l.Summary = output.Summarize(in.Diff, in.Options)
@@ -136,7 +136,7 @@ func Render(w io.Writer, in Input) error {
 	if len(in.Snapshots) == 0 || in.Diff == nil {
 		return fmt.Errorf("report: no snapshots")
 	}
-	l, err := Lay(in)
+	l, err := Build(in)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

@@ -21,7 +21,7 @@ func TestReportSize20k(t *testing.T) {
 	snaps := syntheticHost(20000)
 	in, buf := renderSnapshots(t, snaps)
 	t.Logf("report of %d threads: %d bytes", len(snaps[1].Tasks), buf.Len())
-	l, err := report.Lay(in)
+	l, err := report.Build(in)
 	if err != nil {
 		t.Fatal(err)
 	}
