@@ -155,10 +155,23 @@ func (p *partition) files() []interface {
 	finish(name string) (string, error)
 	abort()
 } {
-	fs := []interface {
+	var fs []interface {
 		finish(string) (string, error)
 		abort()
-	}{p.snapshots, p.tasks, p.fds, p.stacks}
+	}
+	// Typed nil pointers would not compare nil once in the interface.
+	if p.snapshots != nil {
+		fs = append(fs, p.snapshots)
+	}
+	if p.tasks != nil {
+		fs = append(fs, p.tasks)
+	}
+	if p.fds != nil {
+		fs = append(fs, p.fds)
+	}
+	if p.stacks != nil {
+		fs = append(fs, p.stacks)
+	}
 	if p.findings != nil {
 		fs = append(fs, p.findings)
 	}
@@ -169,34 +182,42 @@ func keyOf(m *snapshot.Meta) partKey {
 	return partKey{host: m.Hostname, date: m.Time.UTC().Format(time.DateOnly)}
 }
 
-// partition returns the open files of m's host and day, creating them.
+// partition returns the open files of m's host and day, creating them;
+// when one cannot be created, none is kept.
 func (d *Dataset) partition(m *snapshot.Meta) (*partition, error) {
 	key := keyOf(m)
 	if p := d.parts[key]; p != nil {
 		return p, nil
 	}
 	p := &partition{key: key, stacksSeen: map[uint64]bool{}}
+	err := openInto(&p.snapshots, d.dir, key, SnapshotsTable)
+	if err == nil {
+		err = openInto(&p.tasks, d.dir, key, TasksTable)
+	}
+	if err == nil {
+		err = openInto(&p.fds, d.dir, key, FDsTable)
+	}
+	if err == nil {
+		err = openInto(&p.stacks, d.dir, key, StacksTable)
+	}
+	if err == nil && d.findings {
+		err = openInto(&p.findings, d.dir, key, FindingsTable)
+	}
+	if err != nil {
+		for _, f := range p.files() {
+			f.abort()
+		}
+		return nil, err
+	}
 	d.parts[key] = p
 	d.order = append(d.order, p)
-	var err error
-	if p.snapshots, err = openTable(d.dir, key, SnapshotsTable); err != nil {
-		return nil, err
-	}
-	if p.tasks, err = openTable(d.dir, key, TasksTable); err != nil {
-		return nil, err
-	}
-	if p.fds, err = openTable(d.dir, key, FDsTable); err != nil {
-		return nil, err
-	}
-	if p.stacks, err = openTable(d.dir, key, StacksTable); err != nil {
-		return nil, err
-	}
-	if d.findings {
-		if p.findings, err = openTable(d.dir, key, FindingsTable); err != nil {
-			return nil, err
-		}
-	}
 	return p, nil
+}
+
+func openInto[R any](f **tableFile[R], root string, key partKey, t *table[R]) error {
+	var err error
+	*f, err = openTable(root, key, t)
+	return err
 }
 
 // PartitionDir is where a table's file of host and day goes.

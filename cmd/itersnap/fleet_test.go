@@ -123,6 +123,12 @@ func TestExportNewTwice(t *testing.T) {
 	if r := itersnap(t, db, "export", "1"); r.code != exitUsage || !strings.Contains(r.stderr, "--to") {
 		t.Errorf("no --to: exit %d, stderr %q", r.code, r.stderr)
 	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	if r := itersnap(t, db, "export", "1", "--to", file); r.code != exitError || !strings.HasPrefix(r.stderr, "itersnap: export to ") ||
+		strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "internal error") {
+		t.Errorf("--to a file: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // TestKilledExport kills real export processes with SIGKILL at random
