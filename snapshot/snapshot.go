@@ -96,6 +96,8 @@ const (
 	MissingPath                         // the fd's path could not be resolved
 	MissingLimit                        // RLIMIT_NOFILE could not be read
 	MissingStatus                       // uid or switch counts could not be read
+	MissingSocket                       // a socket fd's sock could not be read (or found in /proc/PID/net)
+	MissingCgroup                       // the task's cgroup path could not be resolved
 )
 
 // Finish fills the counts in Meta. Collectors call it once records are in.
@@ -145,7 +147,15 @@ type Process struct {
 	UID         uint32
 	NoFileLimit uint64
 	Threads     int
+	Cgroup      string // the leader's cgroup v2 path
+	NSPID       uint32 // the pid in the process's own pid namespace
 }
+
+// Container is the container ID that the process's cgroup names.
+func (p Process) Container() string { return ContainerID(p.Cgroup) }
+
+// Pod is the Kubernetes pod UID that the process's cgroup names.
+func (p Process) Pod() string { return PodUID(p.Cgroup) }
 
 // Processes derives one Process per thread group, ordered by pid. When the
 // leader is not in the snapshot (filtered by thread name), the lowest thread
@@ -165,6 +175,7 @@ func (s *Snapshot) Processes() []Process {
 		if cur := leaders[t.PID]; !ok || BetterLeader(&cur, &t) {
 			leaders[t.PID] = t
 			p.PPID, p.Comm, p.StartTime, p.UID, p.NoFileLimit = t.PPID, t.Comm, t.StartTime, t.UID, t.NoFileLimit
+			p.Cgroup, p.NSPID = t.Cgroup, t.NSPID
 		}
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
