@@ -106,13 +106,13 @@ func newView(s *snapshot.Snapshot, k keyer, filters []snapshot.Filter) *view {
 	}
 	for pid, p := range v.byPID {
 		p.key = snapshot.ProcessKey{PID: pid, StartTime: k.start(p.leader.StartTime)}
-		if passes(filters, pid, p.comm(), p.comm()) {
+		if passes(filters, pid, p.comm(), p.comm(), p.leader.Cgroup) {
 			v.procs[p.key] = p
 		}
 	}
 	for i := range s.Tasks {
 		t := &s.Tasks[i]
-		if passes(filters, t.PID, t.Comm, v.byPID[t.PID].comm()) {
+		if passes(filters, t.PID, t.Comm, v.byPID[t.PID].comm(), t.Cgroup) {
 			v.threads[k.thread(t)] = t
 		}
 	}
@@ -131,9 +131,9 @@ func newView(s *snapshot.Snapshot, k keyer, filters []snapshot.Filter) *view {
 	return v
 }
 
-func passes(filters []snapshot.Filter, pid uint32, comm, processComm string) bool {
+func passes(filters []snapshot.Filter, pid uint32, comm, processComm, cgroup string) bool {
 	for _, f := range filters {
-		if !f.Match(pid, comm, processComm) {
+		if !f.Match(pid, comm, processComm) || !f.MatchCgroup(cgroup) {
 			return false
 		}
 	}
@@ -163,6 +163,16 @@ func formatFilter(f snapshot.Filter) string {
 		slices.Sort(comms)
 		comms = slices.Compact(comms)
 		parts = append(parts, "comm "+strings.Join(comms, ","))
+	}
+	for _, l := range []struct {
+		name string
+		vals []string
+	}{{"container", f.Containers}, {"cgroup", f.Cgroups}} {
+		if len(l.vals) > 0 {
+			vals := slices.Clone(l.vals)
+			slices.Sort(vals)
+			parts = append(parts, l.name+" "+strings.Join(slices.Compact(vals), ","))
+		}
 	}
 	return strings.Join(parts, " ")
 }

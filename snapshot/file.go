@@ -13,7 +13,7 @@ type File struct {
 	Path  string // as readlink(/proc/PID/fd/N) shows it
 	// Socket is what the kernel knows of a socket fd's sock; zero for other
 	// fds (and for a socket whose sock could not be read: MissingSocket).
-	Socket Socket
+	Socket Socket `json:",omitzero"`
 	Missing
 }
 

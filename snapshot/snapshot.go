@@ -6,6 +6,7 @@ package snapshot
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -39,10 +40,14 @@ type Meta struct {
 }
 
 // Filter selects tasks by process id or by name; a task that matches any
-// entry is kept. An empty filter keeps everything.
+// entry is kept. Containers and Cgroups narrow that further: a task is kept
+// only when, besides, its container ID starts with one of Containers or its
+// cgroup is one of Cgroups or below it. An empty filter keeps everything.
 type Filter struct {
-	Comms []string `json:",omitempty"`
-	PIDs  []uint32 `json:",omitempty"`
+	Comms      []string `json:",omitempty"`
+	PIDs       []uint32 `json:",omitempty"`
+	Containers []string `json:",omitempty"` // container ID prefixes
+	Cgroups    []string `json:",omitempty"` // cgroup v2 paths: "/system.slice"
 }
 
 // The most entries a Filter may have: the sizes of the BPF program's filter
@@ -53,13 +58,50 @@ const (
 )
 
 // Empty reports whether the filter keeps every task.
-func (f Filter) Empty() bool { return len(f.Comms) == 0 && len(f.PIDs) == 0 }
+func (f Filter) Empty() bool {
+	return len(f.Comms) == 0 && len(f.PIDs) == 0 && len(f.Containers) == 0 && len(f.Cgroups) == 0
+}
+
+// ByTask is the filter's pid and name part alone: what the BPF program
+// applies in the kernel.
+func (f Filter) ByTask() Filter { return Filter{Comms: f.Comms, PIDs: f.PIDs} }
+
+// MatchCgroup reports whether a task in this cgroup passes the filter's
+// container and cgroup part (true when it has none).
+func (f Filter) MatchCgroup(cgroup string) bool {
+	if len(f.Containers) == 0 && len(f.Cgroups) == 0 {
+		return true
+	}
+	if id := ContainerID(cgroup); id != "" {
+		for _, c := range f.Containers {
+			if strings.HasPrefix(id, c) {
+				return true
+			}
+		}
+	}
+	for _, c := range f.Cgroups {
+		if InCgroup(cgroup, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// InCgroup reports whether cgroup is parent or below it: "/a/b" is in "/a"
+// and in "/", "/ab" is not in "/a".
+func InCgroup(cgroup, parent string) bool {
+	if cgroup == "" {
+		return false
+	}
+	parent = strings.TrimSuffix(parent, "/")
+	return parent == "" || cgroup == parent || strings.HasPrefix(cgroup, parent+"/")
+}
 
 // Match reports whether a task with this pid, thread comm and process comm
 // passes the filter. The collectors apply the same rule (the BPF collector in
 // the kernel), so a procfs snapshot and a BPF snapshot with one filter agree.
 func (f Filter) Match(pid uint32, comm, processComm string) bool {
-	if f.Empty() {
+	if len(f.Comms) == 0 && len(f.PIDs) == 0 {
 		return true
 	}
 	for _, p := range f.PIDs {

@@ -82,6 +82,11 @@ var tcpStates = [...]string{
 	TCPNewSynRecv:  "NEW_SYN_RECV",
 }
 
+// Equal reports whether two sockets are the same in every field. (go-cmp,
+// which tests compare records with, uses it: netip's types have unexported
+// fields it cannot otherwise look into.)
+func (s Socket) Equal(o Socket) bool { return s == o }
+
 // IsZero reports that nothing is known about the socket.
 func (s Socket) IsZero() bool { return s.Family == 0 }
 

@@ -17,12 +17,12 @@ type Task struct {
 	// (task->cgroups->dfl_cgrp->kn->id), and Cgroup its path below the
 	// cgroup2 mount as the 0:: line of /proc/PID/cgroup shows it ("/" for
 	// the root; empty when unknown: MissingCgroup).
-	CgroupID uint64
-	Cgroup   string
+	CgroupID uint64 `json:",omitzero"`
+	Cgroup   string `json:",omitzero"`
 	// NSPID is the process's pid in its own pid namespace (the last field
 	// of NStgid in /proc/PID/status; 1 for a container's init). It equals
 	// PID in the host's namespace.
-	NSPID   uint32
+	NSPID   uint32 `json:",omitzero"`
 	Missing Missing
 }
 
