@@ -51,7 +51,8 @@ type Options struct {
 	// I, stopped, parked), which are normal and left out by default.
 	IncludeIdle bool
 	// Filter keeps findings (and restarts) of matching processes only:
-	// Filter.Match(pid, thread comm, process comm).
+	// Filter.Match(pid, thread comm, process comm), and of Filter.Containers
+	// (restarts are kept by pid and name alone).
 	Filter snapshot.Filter
 }
 
@@ -169,7 +170,9 @@ func Compare(snaps []*snapshot.Snapshot, opts Options) *Report {
 	})
 	sortRestarts(r.Restarts)
 
-	match := func(s Subject) bool { return opts.Filter.Match(s.PID, s.Comm, s.ProcessComm) }
+	match := func(s Subject) bool {
+		return opts.Filter.Match(s.PID, s.Comm, s.ProcessComm) && opts.Filter.MatchContainer(s.Container)
+	}
 	if opts.wants(FDLeak) {
 		r.FDLeaks = keep(c.fdLeaks(), func(f FDLeakFinding) bool { return match(f.Subject) })
 		sortFDLeaks(r.FDLeaks)

@@ -12,7 +12,15 @@ type group struct {
 	kind, target string
 }
 
-func groupOf(f *snapshot.File) group { return group{f.Kind(), Target(f.Path)} }
+// groupOf is where an fd's group is decided: a socket whose sock was read
+// by what it is (snapshot.Socket.Target: "tcp CLOSE_WAIT 10.0.0.5:5432"),
+// anything else by its path.
+func groupOf(f *snapshot.File) group {
+	if t := f.Socket.Target(); t != "" {
+		return group{f.Kind(), t}
+	}
+	return group{f.Kind(), Target(f.Path)}
+}
 
 // fdKey is an fd's identity within one process: the same number pointing at
 // another file is a close plus an open.
@@ -72,6 +80,7 @@ func (c *comparison) fdLeaks() []FDLeakFinding {
 				Subject: Subject{
 					PID: key.PID, Comm: pb.comm(), ProcessComm: pb.comm(),
 					ProcessStart: pb.leader.StartTime,
+					Container:    pb.leader.Container(), Pod: pb.leader.Pod(),
 				},
 				Kind:        g.kind,
 				Target:      g.target,

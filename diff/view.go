@@ -200,6 +200,7 @@ func (v *view) subject(t *snapshot.Task) Subject {
 		PID: t.PID, TID: t.TID, Comm: t.Comm,
 		ProcessComm: p.comm(), ProcessStart: p.leader.StartTime,
 		ThreadStart: t.StartTime,
+		Container:   p.leader.Container(), Pod: p.leader.Pod(),
 	}
 }
 

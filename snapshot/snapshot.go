@@ -87,6 +87,20 @@ func (f Filter) MatchCgroup(cgroup string) bool {
 	return false
 }
 
+// MatchContainer reports whether a container ID passes the filter's
+// Containers (true when it has none): the ID starts with one of them.
+func (f Filter) MatchContainer(id string) bool {
+	if len(f.Containers) == 0 {
+		return true
+	}
+	for _, c := range f.Containers {
+		if id != "" && strings.HasPrefix(id, c) {
+			return true
+		}
+	}
+	return false
+}
+
 // InCgroup reports whether cgroup is parent or below it: "/a/b" is in "/a"
 // and in "/", "/ab" is not in "/a".
 func InCgroup(cgroup, parent string) bool {

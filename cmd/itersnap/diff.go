@@ -20,6 +20,7 @@ type diffOptions struct {
 	only           []string
 	comms          []string
 	pids           []uint
+	containers     []string
 	includeIdle    bool
 	failOnFindings bool
 }
@@ -47,7 +48,13 @@ csv and json print one record per finding with these columns:
 
   finding,pid,tid,comm,snapshot_a,snapshot_b,state,killable,blocked_for,
   class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,
-  samples,process_fds,limit,limit_used,switches_a,switches_b,stack
+  samples,process_fds,limit,limit_used,switches_a,switches_b,stack,
+  container,pod
+
+A socket leak's target names its protocol, state and remote end
+("tcp CLOSE_WAIT 10.0.0.5:5432"; a listener by its local end, a unix
+socket by its path); container and pod are the container ID and Kubernetes
+pod UID of the process's cgroup.
 
 (see the README for what each column means).
 
@@ -66,6 +73,7 @@ red where B has more threads than A. Only --comm and --pid apply to it.
 	f.StringSliceVar(&o.only, "only", nil, "only these findings: fd_leak,newly_blocked,stuck,unchanged_stack")
 	f.StringArrayVar(&o.comms, "comm", nil, "only processes or threads named `NAME` (repeatable)")
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
+	f.StringArrayVar(&o.containers, "container", nil, "only processes in containers whose `ID` starts so (repeatable)")
 	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
 	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
 	return cmd
@@ -81,6 +89,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		return runFoldedDiff(o, refA, refB, stdout)
 	}
 	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids)}
+	opts.Filter.Containers = o.containers
 	for _, name := range o.only {
 		k, err := diff.ParseKind(strings.TrimSpace(name))
 		if err != nil {
@@ -161,7 +170,7 @@ func runFoldedDiff(o *diffOptions, refA, refB string, stdout io.Writer) error {
 		return err
 	}
 	a, b := snaps[0], snaps[len(snaps)-1]
-	fa, fb := filterString(a.Meta.Filter.Comms, a.Meta.Filter.PIDs), filterString(b.Meta.Filter.Comms, b.Meta.Filter.PIDs)
+	fa, fb := filterString(a.Meta.Filter), filterString(b.Meta.Filter)
 	if fa != fb {
 		o.warnf("snapshots %d and %d were taken with different filters (%q, %q): their counts cover different threads", a.ID, b.ID, fa, fb)
 	}
@@ -189,12 +198,13 @@ var (
 	allColumns = []string{"finding", "pid", "tid", "comm", "snapshot_a", "snapshot_b",
 		"state", "killable", "blocked_for", "class",
 		"kind", "target", "fds_a", "fds_b", "new_fds", "growth", "growth_per_hour", "monotonic",
-		"samples", "process_fds", "limit", "limit_used", "switches_a", "switches_b", "stack"}
+		"samples", "process_fds", "limit", "limit_used", "switches_a", "switches_b", "stack",
+		"container", "pod"}
 	kindColumns = map[diff.Kind][]string{
-		diff.FDLeak:         {"pid", "comm", "kind", "target", "fds_a", "fds_b", "new_fds", "growth_per_hour", "monotonic", "samples", "process_fds", "limit", "limit_used"},
-		diff.NewlyBlocked:   {"pid", "tid", "comm", "state", "killable", "blocked_for", "stack"},
-		diff.Stuck:          {"pid", "tid", "comm", "state", "killable", "blocked_for", "switches_b", "stack"},
-		diff.UnchangedStack: {"pid", "tid", "comm", "class", "state", "killable", "switches_a", "switches_b", "stack"},
+		diff.FDLeak:         {"pid", "comm", "kind", "target", "fds_a", "fds_b", "new_fds", "growth_per_hour", "monotonic", "samples", "process_fds", "limit", "limit_used", "container", "pod"},
+		diff.NewlyBlocked:   {"pid", "tid", "comm", "state", "killable", "blocked_for", "stack", "container", "pod"},
+		diff.Stuck:          {"pid", "tid", "comm", "state", "killable", "blocked_for", "switches_b", "stack", "container", "pod"},
+		diff.UnchangedStack: {"pid", "tid", "comm", "class", "state", "killable", "switches_a", "switches_b", "stack", "container", "pod"},
 	}
 )
 
@@ -214,6 +224,8 @@ func findingRows(r *diff.Report) []findingRow {
 		fields["comm"] = s.Comm
 		fields["snapshot_a"] = r.A
 		fields["snapshot_b"] = r.B
+		fields["container"] = s.Container
+		fields["pod"] = s.Pod
 		out = append(out, findingRow{k, fields})
 	}
 	for _, f := range r.FDLeaks {
@@ -364,7 +376,7 @@ func worst(r *diff.Report, k diff.Kind) string {
 	switch {
 	case k == diff.FDLeak && len(r.FDLeaks) > 0:
 		f := r.FDLeaks[0]
-		s := fmt.Sprintf("worst: pid %d %s %s %d → %d (%+.0f/h", f.PID, f.Comm, f.Target, f.FDsA, f.FDsB, f.GrowthPerHour)
+		s := fmt.Sprintf("worst: pid %d %s%s %s %d → %d (%+.0f/h", f.PID, f.Comm, where(f.Subject), f.Target, f.FDsA, f.FDsB, f.GrowthPerHour)
 		if f.Monotonic && f.Samples > 2 {
 			s += fmt.Sprintf(", monotonic over %d snapshots", f.Samples)
 		}
@@ -383,6 +395,19 @@ func worst(r *diff.Report, k diff.Kind) string {
 		return fmt.Sprintf("e.g. pid %d tid %d %s (%s) in %s", f.PID, f.TID, f.Comm, f.Class, leaf(f.Stack))
 	}
 	return ""
+}
+
+// where names a finding's container and pod, as docker and kubectl show
+// them (12 characters of the container ID), or nothing on the host.
+func where(s diff.Subject) string {
+	var b strings.Builder
+	if s.Container != "" {
+		fmt.Fprintf(&b, " in container %.12s", s.Container)
+	}
+	if s.Pod != "" {
+		fmt.Fprintf(&b, " of pod %s", s.Pod)
+	}
+	return b.String()
 }
 
 // leaf is the innermost function of a folded stack.

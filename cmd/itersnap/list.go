@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/itersnap/itersnap/snapshot"
 	"github.com/itersnap/itersnap/store"
 )
 
@@ -52,19 +53,25 @@ func listRecords(entries []store.Entry) records {
 	for _, e := range entries {
 		m := e.Meta
 		r.add(e.ID, m.Time, m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs,
-			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter.Comms, m.Filter.PIDs))
+			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter))
 	}
 	return r
 }
 
 // filterString renders a take's filter as the flags that set it.
-func filterString(comms []string, pids []uint32) string {
+func filterString(f snapshot.Filter) string {
 	var parts []string
-	for _, c := range comms {
+	for _, c := range f.Comms {
 		parts = append(parts, "--comm="+c)
 	}
-	for _, p := range pids {
+	for _, p := range f.PIDs {
 		parts = append(parts, "--pid="+itoa(uint64(p)))
+	}
+	for _, c := range f.Containers {
+		parts = append(parts, "--container="+c)
+	}
+	for _, c := range f.Cgroups {
+		parts = append(parts, "--cgroup="+c)
 	}
 	return strings.Join(parts, " ")
 }

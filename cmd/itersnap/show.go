@@ -19,28 +19,40 @@ type showOptions struct {
 	tasks, stacks, fds bool
 	comms              []string
 	pids               []uint
+	containers         []string
 }
 
 func newShowCmd(g *globalOptions) *cobra.Command {
 	o := &showOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "show REF [--tasks|--stacks|--fds] [--comm NAME] [--pid PID]",
+		Use:   "show REF [--tasks|--stacks|--fds] [--comm NAME] [--pid PID] [--container ID]",
 		Short: "Show one snapshot's threads, stacks or fds",
 		Long: `Show one snapshot's records. REF is a snapshot ID, latest, or latest~N
 (N snapshots before the latest).
 
   --tasks (default)  one row per thread:
-                     snapshot,pid,tid,comm,state,stack
+                     snapshot,pid,tid,comm,state,stack,cgroup,container,pod,
+                     ns_pid
   --stacks           one row per distinct kernel stack, most threads first:
                      snapshot,threads,states,comms,stack
   --fds              one row per open fd:
-                     snapshot,pid,comm,fd,kind,path
+                     snapshot,pid,comm,fd,kind,path,proto,sock_state,local,
+                     remote,netns
 
 pid is the process id and tid the thread id, as ps names them. state is the
 letter ps prints (R S D T t X Z P I). stack is the kernel stack root to leaf,
 function names joined by ";", as in folded-stack files. kind is file, dir,
 char, block, pipe, socket, symlink, or the anon inode's name (eventfd,
 eventpoll, timerfd, signalfd, inotify, pidfd, bpf-map, ...).
+
+cgroup is the thread's cgroup v2 path, container the container ID and pod
+the Kubernetes pod UID read from it, ns_pid the process's pid in its own
+pid namespace. For a socket: proto (tcp, tcp6, udp, udp6, unix, netlink,
+packet, raw, ...), sock_state (TCP's state names, LISTEN, CONNECTED or
+UNCONNECTED for unix and UDP), local and remote ends (127.0.0.1:8080,
+[::1]:443, a unix path, @name for an abstract one) and netns, the network
+namespace's inode (readlink /proc/PID/ns/net). --container keeps processes
+whose container ID starts with ID.
 
 EXPORTS (not with --fds)
   --format folded    folded stacks for flamegraph.pl, inferno or speedscope:
@@ -64,6 +76,7 @@ EXPORTS (not with --fds)
 	f.BoolVar(&o.fds, "fds", false, "one row per open fd")
 	f.StringArrayVar(&o.comms, "comm", nil, "only tasks named `NAME` (repeatable)")
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
+	f.StringArrayVar(&o.containers, "container", nil, "only processes in containers whose `ID` starts so (repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("tasks", "stacks", "fds")
 	return cmd
 }
@@ -86,6 +99,7 @@ func runShow(o *showOptions, ref string, stdout io.Writer) error {
 		return err
 	}
 	f := narrowFilter(o.comms, o.pids)
+	f.Containers = o.containers
 	switch o.format {
 	case formatFolded:
 		return withOutput(o.output, stdout, func(w io.Writer) error {
@@ -140,38 +154,61 @@ func processComms(s *snapshot.Snapshot) map[uint32]string {
 	return m
 }
 
+// processContainers maps each pid to its process's container ID.
+func processContainers(s *snapshot.Snapshot) map[uint32]string {
+	m := map[uint32]string{}
+	for _, p := range s.Processes() {
+		m[p.PID] = p.Container()
+	}
+	return m
+}
+
 // keepTasks is f as a predicate on s's threads: --comm matches a thread's
 // name or its process's. nil keeps every thread.
 func keepTasks(s *snapshot.Snapshot, f snapshot.Filter) export.Keep {
 	if f.Empty() {
 		return nil
 	}
-	pcomm := processComms(s)
-	return func(t *snapshot.Task) bool { return f.Match(t.PID, t.Comm, pcomm[t.PID]) }
+	pcomm, pcontainer := processComms(s), processContainers(s)
+	return func(t *snapshot.Task) bool {
+		return f.Match(t.PID, t.Comm, pcomm[t.PID]) && f.MatchContainer(pcontainer[t.PID])
+	}
 }
 
 func taskRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
-	r := records{columns: []string{"snapshot", "pid", "tid", "comm", "state", "stack"}}
+	r := records{columns: []string{"snapshot", "pid", "tid", "comm", "state", "stack", "cgroup", "container", "pod", "ns_pid"}}
 	keep := keepTasks(s, f)
 	for _, t := range s.Tasks {
 		if keep != nil && !keep(&t) {
 			continue
 		}
-		r.add(s.ID, t.PID, t.TID, t.Comm, string(t.StateLetter()), s.StackOf(t).Folded())
+		r.add(s.ID, t.PID, t.TID, t.Comm, string(t.StateLetter()), s.StackOf(t).Folded(),
+			t.Cgroup, t.Container(), t.Pod(), unknownZero(t.NSPID))
 	}
 	return r
 }
 
 func fdRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
-	r := records{columns: []string{"snapshot", "pid", "comm", "fd", "kind", "path"}}
-	pcomm := processComms(s)
+	r := records{columns: []string{"snapshot", "pid", "comm", "fd", "kind", "path", "proto", "sock_state", "local", "remote", "netns"}}
+	pcomm, pcontainer := processComms(s), processContainers(s)
 	for _, fd := range s.Files {
-		if !f.Match(fd.PID, pcomm[fd.PID], pcomm[fd.PID]) {
+		if !f.Match(fd.PID, pcomm[fd.PID], pcomm[fd.PID]) || !f.MatchContainer(pcontainer[fd.PID]) {
 			continue
 		}
-		r.add(s.ID, fd.PID, pcomm[fd.PID], fd.FD, fd.Kind(), fd.Path)
+		so := fd.Socket
+		r.add(s.ID, fd.PID, pcomm[fd.PID], fd.FD, fd.Kind(), fd.Path,
+			so.Proto(), so.StateName(), so.LocalEnd(), so.RemoteEnd(), unknownZero(so.NetNS))
 	}
 	return r
+}
+
+// unknownZero is nil (an empty cell) for 0, a value no kernel gives a
+// namespace or a pid: a collector that could not read it.
+func unknownZero(v uint32) any {
+	if v == 0 {
+		return nil
+	}
+	return v
 }
 
 // stackRecords groups threads by identical stack, most common first: the
@@ -252,7 +289,7 @@ func writeHeader(w io.Writer, s *snapshot.Snapshot) {
 		fmt.Fprintf(w, "  label %q", m.Label)
 	}
 	if !m.Filter.Empty() {
-		fmt.Fprintf(w, "  filter %s", filterString(m.Filter.Comms, m.Filter.PIDs))
+		fmt.Fprintf(w, "  filter %s", filterString(m.Filter))
 	}
 	fmt.Fprintln(w)
 	for _, n := range m.Notes {
