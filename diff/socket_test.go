@@ -47,4 +47,3 @@ func TestSocketLeakNamed(t *testing.T) {
 		t.Errorf("container %q pod %q, want %q and %q", f.Container, f.Pod, id, uid)
 	}
 }
-
