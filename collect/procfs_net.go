@@ -50,7 +50,7 @@ func (n *procfsNet) namespace(pidfd int, netns uint64, buf *[]byte) error {
 	}
 	var first error
 	for _, tb := range netTables {
-		b, err := readAt(pidfd, "net/"+tb.name, buf)
+		b, err := readWholeAt(pidfd, "net/"+tb.name, buf)
 		if err != nil {
 			if !vanished(err) && first == nil {
 				first = err
@@ -71,7 +71,7 @@ func (n *procfsNet) namespace(pidfd int, netns uint64, buf *[]byte) error {
 			n.socks[ino] = s
 		})
 	}
-	b, err := readAt(pidfd, "net/unix", buf)
+	b, err := readWholeAt(pidfd, "net/unix", buf)
 	if err == nil {
 		forLines(b, func(line []byte) {
 			if ino, s, ok := parseUnixLine(line); ok {
