@@ -38,9 +38,11 @@ vet:
 	$(GO) vet ./...
 
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
-# and whole takes side by side; prints the ratios and peak RSS.
+# and whole takes side by side; prints the ratios and peak RSS. Then, on
+# 2,000 threads and 20,000 fds, the kernel walk of the programs before and
+# after they read sockets and cgroups (BenchmarkSocketCost).
 bench:
-	$(GO) test -run '^$$' -bench 'Collectors' -benchtime 10x -count 1 ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'Collectors|SocketCost' -benchtime 10x -count 1 ./cmd/itersnap
 
 # Fuzz targets, one package:Target per entry: the one list `make fuzz` and
 # .ci/run go through. `make test` already runs their seeds (testdata/fuzz).

@@ -267,13 +267,24 @@ static long write_symbol(u32 i, void *data)
 
 // ns_pid returns the process's pid in its own pid namespace: the last of
 // its leader's struct pid numbers[] (kernel/pid.c pid_nr_ns at level
-// pid->level), what NStgid's last field shows.
+// pid->level), what NStgid's last field shows. group_leader and thread_pid
+// are plain pointers the verifier lets us load through (no __rcu), and an
+// index into the numbers[] flexible array must be a constant: the levels
+// containers use are spelled out, and deeper ones read with a helper.
 static __always_inline u32 ns_pid(struct task_struct *task)
 {
-	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	struct pid *pid = task->group_leader->thread_pid;
 	if (!pid)
 		return 0;
-	u32 level = BPF_CORE_READ(pid, level);
+	switch (pid->level) {
+	case 0:
+		return pid->numbers[0].nr;
+	case 1:
+		return pid->numbers[1].nr;
+	case 2:
+		return pid->numbers[2].nr;
+	}
+	u32 level = pid->level;
 	if (level >= MAX_PID_NS_LEVEL)
 		return 0;
 	void *upid = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
@@ -349,30 +360,41 @@ static __always_inline u32 cloexec_flag(struct task_struct *task, u32 fd)
 // read_sock fills s->sock from a socket file and returns the bytes of unix
 // name to send after it. Every field is set (zeroed when it does not
 // apply), so nothing of the previous socket crosses into the record.
+//
+// bpf_sock_from_file (5.11) hands back a BTF pointer, so the fields are
+// plain loads, which the verifier makes fault-safe, rather than a
+// bpf_probe_read_kernel call each (BPF_CORE_READ).
 static __always_inline u32 read_sock(struct file_scratch *s, struct file *file)
 {
 	struct sock_rec *r = &s->sock;
 	__builtin_memset(r, 0, sizeof(*r));
 	r->name_bytes = -1;
-	struct socket *sock = file->private_data;
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct socket *sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	struct sock *sk = sock->sk;
 	if (!sk)
 		return 0;
-	r->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	r->type = BPF_CORE_READ(sk, sk_type);
-	r->protocol = BPF_CORE_READ(sk, sk_protocol);
-	r->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	r->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	r->family = sk->__sk_common.skc_family;
+	r->type = sk->sk_type;
+	r->protocol = sk->sk_protocol;
+	r->state = sk->__sk_common.skc_state;
+	struct net *net = sk->__sk_common.skc_net.net;
+	if (net)
+		r->netns = net->ns.inum;
 	switch (r->family) {
 	case AF_INET:
-		BPF_CORE_READ_INTO((u32 *)r->laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((u32 *)r->raddr, sk, __sk_common.skc_daddr);
+		*(u32 *)r->laddr = sk->__sk_common.skc_rcv_saddr;
+		*(u32 *)r->raddr = sk->__sk_common.skc_daddr;
 		break;
 	case AF_INET6:
 		BPF_CORE_READ_INTO((struct in6_addr *)r->laddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO((struct in6_addr *)r->raddr, sk, __sk_common.skc_v6_daddr);
 		break;
 	case AF_UNIX: {
+		// sock->sk is not a trusted pointer, which bpf_skc_to_unix_sock
+		// wants: read unix_sock's fields behind struct sock with
+		// bpf_probe_read_kernel.
 		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
 		if (!addr)
 			return 0;
@@ -394,8 +416,8 @@ static __always_inline u32 read_sock(struct file_scratch *s, struct file *file)
 		return 0;
 	}
 	// Ports of inet sockets only: other families keep other things there.
-	r->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	r->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	r->lport = sk->__sk_common.skc_num;
+	r->rport = __builtin_bswap16(sk->__sk_common.skc_dport);
 	return 0;
 }
 
