@@ -212,6 +212,9 @@ func TestBadInput(t *testing.T) {
 		{"take into garbage", garbage, []string{"take", "--collector", "procfs"}, exitDB, garbage},
 		{"bad pid filter", db, []string{"take", "--pid", "0"}, exitUsage, "--pid 0"},
 		{"bad collector", db, []string{"take", "--collector", "magic"}, exitUsage, "magic"},
+		{"bad container filter", db, []string{"take", "--container", "API\x1b[31m"}, exitUsage, "--container"},
+		{"empty container filter", db, []string{"take", "--container", ""}, exitUsage, "--container"},
+		{"bad cgroup filter", db, []string{"take", "--cgroup", "system.slice"}, exitUsage, "--cgroup"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := itersnap(t, tc.db, tc.args...)
