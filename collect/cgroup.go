@@ -110,10 +110,18 @@ func walkCgroups() (*cgroupTree, error) {
 	return t, nil
 }
 
+// rootCgroupID is the cgroup v2 root's kernfs node id: the root of a
+// kernfs tree is its inode 1 (fs/kernfs/dir.c kernfs_create_root). A host
+// without the hierarchy mounted still has every task in it.
+const rootCgroupID = 1
+
 // resolveCgroups fills each task's Cgroup from its CgroupID and returns
 // notes on what could not be resolved.
 func resolveCgroups(tasks []snapshot.Task) []string {
 	tree, err := walkCgroups()
+	if err != nil {
+		tree = &cgroupTree{byID: map[uint64]string{rootCgroupID: "/"}}
+	}
 	unresolved := 0
 	for i := range tasks {
 		t := &tasks[i]
@@ -123,19 +131,16 @@ func resolveCgroups(tasks []snapshot.Task) []string {
 			continue
 		}
 		var ok bool
-		if tree != nil {
-			t.Cgroup, ok = tree.byID[t.CgroupID]
-		}
-		if !ok {
+		if t.Cgroup, ok = tree.byID[t.CgroupID]; !ok {
 			t.Missing |= snapshot.MissingCgroup
 			unresolved++
 		}
 	}
 	var notes []string
-	if err != nil {
-		notes = append(notes, "cgroup v2 hierarchy unreadable: "+err.Error())
-	}
 	if unresolved > 0 {
+		if err != nil {
+			notes = append(notes, "cgroup v2 hierarchy unreadable: "+err.Error())
+		}
 		notes = append(notes, fmt.Sprintf("no cgroup path for %d threads (cgroup removed during the take, or no cgroup v2)", unresolved))
 	}
 	return notes
@@ -174,10 +179,20 @@ func keepCgroups(s *snapshot.Snapshot, f snapshot.Filter) {
 func cgroupIDs(tasks []snapshot.Task) []string {
 	tree, err := walkCgroups()
 	if err != nil {
-		return []string{"cgroup v2 hierarchy unreadable: " + err.Error()}
+		tree = &cgroupTree{byPath: map[string]uint64{"/": rootCgroupID}}
 	}
+	unresolved := 0
 	for i := range tasks {
-		tasks[i].CgroupID = tree.byPath[tasks[i].Cgroup]
+		t := &tasks[i]
+		if t.Cgroup == "" {
+			continue // unreadable: already noted
+		}
+		if t.CgroupID = tree.byPath[t.Cgroup]; t.CgroupID == 0 {
+			unresolved++
+		}
+	}
+	if unresolved > 0 && err != nil {
+		return []string{"cgroup v2 hierarchy unreadable: " + err.Error()}
 	}
 	return nil
 }
