@@ -264,7 +264,7 @@ func TestPinsNotForNobody(t *testing.T) {
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			t.Log(line)
-if !strings.HasSuffix(line, ": refused") {
+			if !strings.HasSuffix(line, ": refused") {
 				t.Errorf("nobody (directories open %v): %s", open, line)
 			}
 		}
