@@ -29,9 +29,11 @@ var errShort = errors.New("short")
 const readSize = 64 << 10
 
 // WalkTimes is where a walk's time went: in the kernel (the reads, which run
-// the program over the next tasks or fds) and decoding what they returned.
+// the program over the next tasks or fds) and decoding what they returned;
+// and how many bytes the kernel wrote.
 type WalkTimes struct {
 	Kernel, Decode time.Duration
+	Bytes          int64
 }
 
 // stream runs the iterator it and hands decode the records as they are read,
@@ -64,6 +66,7 @@ func (o *Objects) stream(it *link.Iter, times *WalkTimes, decode func(data []byt
 		m, err := r.Read(buf[n : n+readSize])
 		mid := time.Now()
 		times.Kernel += mid.Sub(start)
+		times.Bytes += int64(m)
 		n += m
 		final := err == nil && m == 0 || errors.Is(err, io.EOF)
 		switch {

@@ -25,12 +25,16 @@ func init() {
 	roles["measured"] = measuredRole
 }
 
-// measuredRole is itersnap, and then reports the peak RSS of its own
+// measuredRole is itersnap, and then reports the bytes its Go heap handed
+// out (TotalAlloc) and the peak RSS of its own
 // address space (VmHWM) on stderr. The rusage maxrss of a child started
 // from Go would count the parent's memory too: os/exec forks with CLONE_VM,
 // and exec records the old address space's high-water mark.
 func measuredRole(args []string) {
 	code := run(context.Background(), args, io.Discard, os.Stderr, os.Getenv)
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	fmt.Fprintf(os.Stderr, "TotalAlloc %d\n", mem.TotalAlloc)
 	status, _ := os.ReadFile("/proc/self/status")
 	for line := range strings.Lines(string(status)) {
 		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {

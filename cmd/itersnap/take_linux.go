@@ -71,7 +71,8 @@ func (o *takeOptions) noteBPF(st *collect.BPFStats) {
 		timing{"open", st.Open},
 		timing{"tasks-kernel", st.Tasks.Kernel}, timing{"tasks-decode", st.Tasks.Decode},
 		timing{"fds-kernel", st.Files.Kernel}, timing{"fds-decode", st.Files.Decode},
-		timing{"finish", st.Finish})
+		timing{"finish", st.Finish},
+		timing{"tasks-bytes", st.Tasks.Bytes}, timing{"fds-bytes", st.Files.Bytes})
 }
 
 // unpin removes every pin under dir.
