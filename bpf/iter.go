@@ -196,17 +196,26 @@ func taskLen(data []byte, rec *TaskRecord, srec *SymbolRecord) (int, error) {
 // is nil when bpf_d_path failed (rec.PathBytes < 0); fn must not keep it: it
 // is reused or aliases the read buffer.
 func (o *Objects) Files(times *WalkTimes, fn func(rec *FileRecord, path []byte)) error {
-	pseudo := make([]byte, 0, 32)
+	pseudo := make([]byte, 0, pseudoBytes)
 	return o.stream(o.file, times, func(data []byte, final bool) (int, error) {
 		return decodeFileStream(data, final, pseudo, fn)
 	})
 }
 
+// anonPrefix starts an anon inode's path: the kernel sends only its name
+// (PATH_ANON), d_path would print "anon_inode:NAME".
+const anonPrefix = "anon_inode:"
+
+// pseudoBytes holds the longest path userspace writes: "anon_inode:" and a
+// name of up to 255 bytes (ANON_NAME_BYTES less the NUL).
+const pseudoBytes = len(anonPrefix) + 256
+
 // decodeFiles walks the task_file iterator's whole output: each record
-// followed by PathBytes of path when its PathSource is PATH_FOLLOWS. Input
+// followed by PathBytes of path when its PathSource is PATH_FOLLOWS (or of
+// the anon inode's name, PATH_ANON). Input
 // it cannot walk to its end is an error, never a panic (FuzzDecodeFiles).
 func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte)) error {
-	_, err := decodeFileStream(data, true, make([]byte, 0, 32), fn)
+	_, err := decodeFileStream(data, true, make([]byte, 0, pseudoBytes), fn)
 	return err
 }
 
@@ -247,6 +256,9 @@ func decodeFileStream(data []byte, final bool, pseudo []byte, fn func(rec *FileR
 			}
 			path = data[off+size : off+size+p]
 			n += p
+			if rec.PathSource == itersnapPathSourcePATH_ANON {
+				path = append(append(pseudo[:0], anonPrefix...), path...)
+			}
 		}
 		fn(&rec, path)
 		off += n
