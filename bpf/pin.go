@@ -160,17 +160,35 @@ func attach(objs *itersnapObjects) (*Objects, error) {
 // where its parent is not a bpffs, it mounts one there, as bpftool does for
 // its pins (most hosts have one at /sys/fs/bpf, mounted by systemd).
 func preparePinDir(dir string) error {
-	parent := filepath.Dir(dir)
-	if !onBPFFS(dir) && !onBPFFS(parent) {
-		// mode=0700: bpftool's choice; the pins are root's alone.
-		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("%s is not a bpffs, and mounting one there failed: %w", parent, err)
+	if parent := filepath.Dir(dir); !onBPFFS(dir) && !onBPFFS(parent) {
+		if err := mountBPFFS(parent); err != nil {
+			return err
 		}
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	return checkPrivate(dir)
+}
+
+// mountBPFFS mounts a bpffs on dir, unless another take just did: takes
+// starting at once would stack mounts, each hiding the pins of the one
+// below. The lock is on the directory under the mount, which every take
+// that found no bpffs opened.
+func mountBPFFS(dir string) error {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return fmt.Errorf("%s is not a bpffs: %w", dir, err)
+	}
+	defer lock.Close()
+	if onBPFFS(dir) {
+		return nil
+	}
+	// mode=0700: bpftool's choice; the pins are root's alone.
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("%s is not a bpffs, and mounting one there failed: %w", dir, err)
+	}
+	return nil
 }
 
 // checkPrivate makes sure dir is a directory of this user's that no one

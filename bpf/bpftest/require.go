@@ -49,8 +49,20 @@ func PinDir(t testing.TB) string {
 	// Registered after TempDir, so it runs before TempDir removes the
 	// directory.
 	t.Cleanup(func() {
-		if err := unix.Unmount(fs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			t.Errorf("unmount test bpffs: %v", err)
+		// Until nothing is mounted there (EINVAL), so that a test that
+		// stacked mounts fails here rather than leave one behind.
+		for i := 0; ; i++ {
+			err := unix.Unmount(fs, unix.MNT_DETACH)
+			if errors.Is(err, unix.EINVAL) {
+				if i > 1 {
+					t.Errorf("%d bpffs were mounted on %s, want one", i, fs)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("unmount test bpffs: %v", err)
+				return
+			}
 		}
 	})
 	return filepath.Join(fs, "itersnap")

@@ -48,7 +48,10 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer unix.Unmount(fs, unix.MNT_DETACH) // take mounts it, as at /sys/fs/bpf
+	defer func() { // take mounts it, as at /sys/fs/bpf
+		for unix.Unmount(fs, unix.MNT_DETACH) == nil {
+		}
+	}()
 	os.Setenv("ITERSNAP_PIN_DIR", fs+"/itersnap")
 	return m.Run()
 }
