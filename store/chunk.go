@@ -146,10 +146,11 @@ func splitUnsorted(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 }
 
 // body is the chunk's content: what must be equal for a snapshot to reuse
-// a stored chunk.
-func (c chunk) body() []byte {
-	var e encoder
-	encodeTables(&e, c.tasks, c.files, false)
+// a stored chunk. It is written into e's buffer, reset first, with ts's
+// scratch space: valid until the next call with e.
+func (c chunk) body(e *encoder, ts *tableScratch) []byte {
+	e.buf = e.buf[:0]
+	ts.encode(e, c.tasks, c.files, false)
 	return e.buf
 }
 
@@ -291,8 +292,10 @@ func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, er
 	bases = make([][]doing, len(chunks))
 	var p packer
 	var u unpacker
+	var e encoder
+	var ts tableScratch
 	for i, c := range chunks {
-		body := c.body()
+		body := c.body(&e, &ts)
 		if old, ok := latest[c.key]; ok && len(old.base) == len(c.doing) {
 			oldBody, err := u.unpack(old.body)
 			if err != nil {
