@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -102,6 +103,7 @@ func (o *takeOptions) filter() (snapshot.Filter, error) {
 }
 
 func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
+	tuneGC()
 	f, err := o.filter()
 	if err != nil {
 		return err
@@ -176,4 +178,21 @@ func (o *takeOptions) printTimings() {
 		}
 	}
 	fmt.Fprintln(o.stderr, b.String())
+}
+
+// tuneGC trades a take's garbage collections for memory it has to spare:
+// a take allocates a few MB on a small host and its big slices live to the
+// end, so the default (a collection each time the heap doubles from 4 MB)
+// only costs CPU, ~5 ms of a 45 ms take at 2,000 threads. With GOGC=400
+// and a 36 MiB soft limit, a small host's take collects once or never,
+// and a take at 20,000 threads and 200,000 fds keeps the same 38 MB peak
+// RSS (measured with make bench's measured takes). GOGC and GOMEMLIMIT in
+// the environment win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(36 << 20)
+	}
 }
