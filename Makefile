@@ -42,8 +42,11 @@ vet:
 # takes, BPF and procfs in turns, on an idle host and at 2,000 threads and
 # 20,000 fds (BENCH_SCALE=L: also 20,000 threads and 200,000 fds, minutes):
 # ratio, where the time goes, peak RSS, CPU per take.
+# TakeScales times its own pairs of takes: one run (1x), else go test runs
+# it again for b.N.
 bench:
-	$(GO) test -run '^$$' -bench 'Collectors|TakeScales' -benchtime 10x -count 1 -timeout 30m ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'Collectors' -benchtime 10x -count 1 ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'TakeScales' -benchtime 1x -count 1 -timeout 30m ./cmd/itersnap
 
 # Fuzz targets, one package:Target per entry: the one list `make fuzz` and
 # .ci/run go through. `make test` already runs their seeds (testdata/fuzz).
