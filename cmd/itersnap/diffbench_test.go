@@ -235,7 +235,7 @@ func benchDB(b *testing.B, dir string, threads, fds, n int) string {
 // BenchmarkDiffRange times whole `itersnap diff latest~N latest` processes
 // on a synthetic database of minutely snapshots, and, side by side in the
 // same run, the diff as it was before it streamed (loadAllDiffRole), with
-// each one's peak RSS. BENCH_SCALE picks the hosts: "day" (the default:
+// each one's peak RSS. DIFF_SCALE picks the hosts: "day" (the default:
 // 1,440 snapshots of 2,000 threads and 20,000 fds, ranges of 10, 100 and
 // 1,440), "large" (100 snapshots of 20,000 threads and 200,000 fds,
 // ranges of 10 and 100), "all", or "quick" (100 snapshots of the day's
@@ -246,7 +246,7 @@ func BenchmarkDiffRange(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds databases of thousands of snapshots")
 	}
-	scale := os.Getenv("BENCH_SCALE")
+	scale := os.Getenv("DIFF_SCALE")
 	if scale == "" {
 		scale = "day"
 	}
@@ -266,7 +266,7 @@ func BenchmarkDiffRange(b *testing.B) {
 		hosts = append(hosts, host{"large", 20000, 200000, 100, []int{10, 100}})
 	}
 	if len(hosts) == 0 {
-		b.Fatalf("BENCH_SCALE=%q: want day, large, all or quick", scale)
+		b.Fatalf("DIFF_SCALE=%q: want day, large, all or quick", scale)
 	}
 	dir := b.TempDir()
 	type result struct {
