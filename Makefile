@@ -12,11 +12,7 @@
 
 GO ?= go
 
-<<<<<<< HEAD
-.PHONY: build cross test test-kernels bench bench-diff fuzz generate vet clean
-=======
-.PHONY: build cross test test-kernels bench fuzz generate vet clean man
->>>>>>> main
+.PHONY: build cross test test-kernels bench bench-diff fuzz generate vet clean man
 
 build:
 	$(GO) build -o itersnap ./cmd/itersnap
