@@ -22,6 +22,7 @@ type diffOptions struct {
 	includeIdle    bool
 	failOnFindings bool
 	minGrowth      int
+	maxSeries      int
 }
 
 func newDiffCmd(g *globalOptions) *cobra.Command {
@@ -60,9 +61,17 @@ csv and json print one record per finding with these columns:
 "comm;frame;...;frame COUNT_A COUNT_B" per thread name and kernel stack seen
 in A or B (as difffolded.pl does): flamegraph.pl draws it, widths from B,
 red where B has more threads than A. Only --comm and --pid apply to it.
+
+--format openmetrics writes the findings for Prometheus (node_exporter's
+textfile collector; write it with -o, which renames the file into place):
+itersnap_findings{finding} per kind; for the first --max-series fd_leak
+groups itersnap_fd_leak_fds, _growth_per_hour and _exhausts_in_seconds
+labelled pid, comm, container, kind, target; itersnap_threads_blocked and
+itersnap_threads_stuck; and B's take (itersnap_take_timestamp_seconds,
+_duration_seconds, _info{collector}).
 ` + exitStatusHelp,
 		Args:        cobra.ExactArgs(2),
-		Annotations: map[string]string{formatsAnnotation: formatFoldedDiff},
+		Annotations: map[string]string{formatsAnnotation: formatFoldedDiff + " " + formatOpenMetrics},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDiff(cmd, o, args[0], args[1], cmd.OutOrStdout())
 		},
@@ -74,6 +83,7 @@ red where B has more threads than A. Only --comm and --pid apply to it.
 	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
 	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
 	f.IntVar(&o.minGrowth, "min-growth", diff.DefaultMinGrowth, "report an fd group when its fds that persist grew by at least `N`")
+	f.IntVar(&o.maxSeries, "max-series", export.DefaultMaxSeries, "with --format openmetrics: fd_leak groups with series of their own, most urgent first")
 	g.bindOutput(cmd, true)
 	return cmd
 }
@@ -91,6 +101,9 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		return usagef("--min-growth %d: want 1 or more", o.minGrowth)
 	}
 	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids), MinGrowth: o.minGrowth}
+	if cmd.Flags().Changed("max-series") && (o.format != formatOpenMetrics || o.maxSeries < 1) {
+		return usagef("--max-series wants --format %s and a count of 1 or more", formatOpenMetrics)
+	}
 	for _, name := range o.only {
 		k, err := diff.ParseKind(strings.TrimSpace(name))
 		if err != nil {
@@ -98,13 +111,16 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		}
 		opts.Only = append(opts.Only, k)
 	}
-	r, _, _, err := walkRange(o.globalOptions, refA, refB, opts, false)
+	r, _, b, err := walkRange(o.globalOptions, refA, refB, opts, o.format == formatOpenMetrics)
 	if err != nil {
 		return err
 	}
 	err = o.withOutput(stdout, func(w io.Writer, wo output.Options) error {
-		if wo.Format == output.Table {
+		switch o.format {
+		case formatTable:
 			return output.WriteDiffTable(w, r, opts, wo.Width)
+		case formatOpenMetrics:
+			return export.WriteDiffMetrics(w, r, b, export.MetricsOptions{MaxSeries: o.maxSeries})
 		}
 		if r.Reboot != nil {
 			o.warnf("%s", output.RebootLine(r))

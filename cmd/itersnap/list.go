@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/itersnap/itersnap/export"
 	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -25,8 +26,13 @@ COLUMNS
   processes, fds, label, duration (seconds spent collecting), filter,
   partial (true when the collector lacked the privilege to read every
   stack or fd: show's notes say what is missing)
+
+--format openmetrics writes the take's health for Prometheus instead:
+itersnap_snapshots, and of the latest take itersnap_take_timestamp_seconds,
+_duration_seconds, _snapshot, _threads, _fds and _info{collector,kernel}.
 ` + exitStatusHelp,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{formatsAnnotation: formatOpenMetrics},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runList(o, cmd.OutOrStdout())
 		},
@@ -50,6 +56,13 @@ func runList(o *listOptions, stdout io.Writer) error {
 		rows[i] = &snapshot.Snapshot{ID: e.ID, Meta: e.Meta}
 	}
 	return o.withOutput(stdout, func(w io.Writer, opts output.Options) error {
+		if o.format == formatOpenMetrics {
+			var latest *snapshot.Snapshot
+			if len(rows) > 0 {
+				latest = rows[len(rows)-1]
+			}
+			return export.WriteTakeMetrics(w, latest, len(rows))
+		}
 		return output.WriteRecords(w, output.SnapshotColumns, rows, opts)
 	})
 }

@@ -21,6 +21,10 @@ const (
 	formatFolded     = "folded"
 	formatPprof      = "pprof"
 	formatFoldedDiff = "folded-diff"
+
+	// For Prometheus (node_exporter's textfile collector): diff's findings
+	// and list's take health.
+	formatOpenMetrics = "openmetrics"
 )
 
 var formats = []string{formatTable, formatCSV, formatJSON}

@@ -100,6 +100,7 @@ blocked tasks and stacks that never change.
 		newCompactCmd(g),
 		newCopyCmd(g),
 		newCheckCmd(g),
+		newExportCmd(g),
 	)
 	addCompletions(root, g)
 	for _, c := range root.Commands() {
