@@ -59,11 +59,14 @@ bench:
 # Builds a database of 1,440 minutely snapshots of a 2,000-thread,
 # 20,000-fd host (a few minutes) and times whole `itersnap diff` processes
 # over 10, 100 and 1,440 of them beside the diff that loads every snapshot
-# first, with each one's peak RSS. DIFF_SCALE=large adds (or, alone,
-# runs) 100 snapshots of 20,000 threads and 200,000 fds; all runs both.
+# first, with each one's peak RSS and CPU time. DIFF_SCALE=large runs
+# 100 snapshots of 20,000 threads and 200,000 fds instead, all runs both,
+# quick 100 snapshots of the day's host.
+# DIFF_DIR=DIR keeps the databases there and reuses them.
 DIFF_SCALE ?= day
+DIFF_DIR ?=
 bench-diff:
-	DIFF_SCALE=$(DIFF_SCALE) $(GO) test -run '^$$' -bench 'DiffRange' -benchtime 1x -count 1 -timeout 60m ./cmd/itersnap
+	DIFF_SCALE=$(DIFF_SCALE) DIFF_DIR=$(DIFF_DIR) $(GO) test -run '^$$' -bench 'DiffRange' -benchtime 1x -count 1 -timeout 60m ./cmd/itersnap
 
 # Fuzz targets, one package:Target per entry: the one list `make fuzz` and
 # .ci/run go through. `make test` already runs their seeds (testdata/fuzz).

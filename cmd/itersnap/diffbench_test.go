@@ -209,9 +209,14 @@ func (h *busyHost) snapshot() *snapshot.Snapshot {
 	return s
 }
 
-// benchDB writes n minutes of a busy host into a new database under dir.
+// benchDB writes n minutes of a busy host into a new database under dir,
+// or returns the one an earlier run left there (the model is seeded: the
+// same every time).
 func benchDB(b *testing.B, dir string, threads, fds, n int) string {
 	path := filepath.Join(dir, fmt.Sprintf("busy-%d-%d-%d.db", threads, fds, n))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -240,7 +245,8 @@ func benchDB(b *testing.B, dir string, threads, fds, n int) string {
 // 1,440), "large" (100 snapshots of 20,000 threads and 200,000 fds,
 // ranges of 10 and 100), "all", or "quick" (100 snapshots of the day's
 // host, to try the benchmark out). Building a database takes minutes; it
-// is built once per run under a temporary directory. -short skips it all.
+// is built once per run under a temporary directory, or kept in DIFF_DIR
+// and reused. -short skips it all.
 // Run it with `make bench-diff`.
 func BenchmarkDiffRange(b *testing.B) {
 	if testing.Short() {
@@ -268,7 +274,12 @@ func BenchmarkDiffRange(b *testing.B) {
 	if len(hosts) == 0 {
 		b.Fatalf("DIFF_SCALE=%q: want day, large, all or quick", scale)
 	}
-	dir := b.TempDir()
+	// DIFF_DIR keeps the databases (and reuses them next time), to look
+	// at them with other tools: /usr/bin/time -v itersnap diff ...
+	dir := os.Getenv("DIFF_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
 	type result struct {
 		name      string
 		wall, cpu time.Duration
