@@ -16,10 +16,12 @@ import (
 
 // BPF collects with the kernel iterators in package bpf: one pass over the
 // tasks, which also symbolizes their stacks, and one over the fd tables.
+// Meta.Collector says which build of the programs ran: bpf.ObjectMain
+// ("bpf") or, on kernels without bpf_loop, bpf.ObjectLoops ("bpf-loops").
 type BPF struct{}
 
-// Name implements Collector.
-func (BPF) Name() string { return "bpf" }
+// Name implements Collector: the collector, whichever object it loads.
+func (BPF) Name() string { return bpf.ObjectMain }
 
 // Collect implements Collector. Load errors come back as they are, so the
 // caller can tell a missing feature or privilege from a bug and fall back to
@@ -32,8 +34,11 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 	}
 	defer objs.Close()
 
-	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: "bpf", Filter: f}}
+	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: objs.Object(), Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
+	if objs.Object() == bpf.ObjectLoops {
+		s.Meta.Notes = append(s.Meta.Notes, "bpf: bounded-loop programs ("+objs.MainRefusal()+")")
+	}
 
 	// Stacks are interned by their raw addresses first, and turned into
 	// symbols once per unique stack after the walk.

@@ -48,13 +48,18 @@ func newComparison(snaps []*snapshot.Snapshot) *comparison {
 	c := &comparison{}
 
 	k := keyer{resolution: 1}
+	// Start times of different precision (BPF's nanoseconds, procfs's
+	// clock ticks) are compared at the coarser one; the two BPF objects
+	// record the same.
 	var collectors []string
+	var resolution uint64 = 1
 	for _, s := range snaps {
 		if !slices.Contains(collectors, s.Meta.Collector) {
 			collectors = append(collectors, s.Meta.Collector)
 		}
+		resolution = max(resolution, snapshot.StartResolution(s.Meta.Collector))
 	}
-	if len(collectors) > 1 {
+	if len(collectors) > 1 && resolution > 1 {
 		k.resolution = snapshot.ProcfsStartResolution
 		c.notes = append(c.notes, fmt.Sprintf("snapshots from different collectors (%s): start times compared at 10 ms resolution",
 			describeEach(snaps, func(s *snapshot.Snapshot) string { return orUnknown(s.Meta.Collector) })))

@@ -5,6 +5,7 @@ package bpftest
 
 import (
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -30,4 +31,14 @@ func RequireBPF(t testing.TB) {
 		t.Fatalf("BPF test cannot run (%s) but ITERSNAP_REQUIRE_BPF=1", why)
 	}
 	t.Skipf("BPF test skipped: %s", why)
+}
+
+// SyscallPrefix is how this architecture's kernel names the entry point of
+// system call NAME in a stack: __x64_sys_NAME on amd64, __arm64_sys_NAME on
+// arm64 (the syscall wrappers of arch/x86 and arch/arm64, since 4.17).
+func SyscallPrefix() string {
+	if runtime.GOARCH == "arm64" {
+		return "__arm64_sys_"
+	}
+	return "__x64_sys_"
 }

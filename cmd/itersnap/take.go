@@ -44,9 +44,12 @@ process's name is NAME (the kernel keeps 15 characters), --pid keeps the
 threads and fds of process PID. A task that matches any filter is kept.
 
 The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
-kernel BTF and Linux 5.17 or newer. With --collector auto (the default) a
-take that cannot load BPF falls back to reading /proc, with one warning line
-on stderr; --collector procfs asks for that without the warning.
+kernel BTF, task iterators with bpf_d_path (5.12) and bpf_snprintf (5.13);
+it loads its bounded-loop programs (collector bpf-loops) where the kernel
+lacks bpf_loop (5.17). With --collector auto (the default) a take that
+cannot load BPF falls back to reading /proc, with one warning line on stderr
+naming what the kernel lacks; --collector procfs asks for that without the
+warning.
 
 --keep-last and --keep-within apply retention (as itersnap forget) after
 the snapshot is stored, in the same run: the new snapshot is always kept.
