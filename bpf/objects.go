@@ -180,9 +180,16 @@ func refusal(err error) string {
 	if !errors.As(err, &verr) || len(verr.Log) == 0 {
 		return err.Error()
 	}
+	// The error is the last line before the statistics the verifier
+	// prints after it (kernel/bpf/verifier.c print_verification_stats).
 	last := ""
 	for i := len(verr.Log) - 1; i >= 0 && last == ""; i-- {
 		last = strings.TrimSpace(verr.Log[i])
+		for _, stats := range []string{"processed ", "verification time ", "stack depth "} {
+			if strings.HasPrefix(last, stats) {
+				last = ""
+			}
+		}
 	}
 	aboutCall := strings.Contains(last, "func ") || strings.Contains(last, "helper call")
 	if aboutCall {

@@ -4,8 +4,10 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -94,6 +96,37 @@ func TestLoadRefusal(t *testing.T) {
 		t.Fatalf("Load: %v (%T); want a *MissingError", err, err)
 	}
 	if got := strings.Join(missing.Features, "; "); got != want {
-		t.Errorf("refusal names %q, want %q", got, want)
+		t.Errorf("refusal names %q, want %q; the refusal:\n%+v", got, want, missing.Err)
+	}
+}
+
+// TestRefusalNamesFeature: the verifier logs of a refused load, in the
+// shapes kernel/bpf/verifier.c prints them, name the feature.
+func TestRefusalNamesFeature(t *testing.T) {
+	stats := "processed 237 insns (limit 1000000) max_states_per_insn 1 total_states 16 peak_states 16 mark_read 5"
+	cases := []struct {
+		log  []string
+		want string
+	}{
+		// A helper the kernel does not know (5.10 and bpf_snprintf).
+		{[]string{"91: (bf) r5 = r10", "92: (85) call unknown#165", "invalid func unknown#165", stats}, "bpf_snprintf: Linux 5.13"},
+		// A helper this program type may not call (5.15 and bpf_loop
+		// would say invalid func; a type without it says unknown func).
+		{[]string{"222: (85) call bpf_loop#181", "unknown func bpf_loop#181", stats, "verification time 12 usec"}, "bpf_loop: Linux 5.17"},
+		// A helper whose allowed() refuses iterators (bpf_d_path before 5.12).
+		{[]string{"198: (85) call bpf_d_path#147", "helper call is not allowed in probe", stats}, "bpf_d_path in iterator programs: Linux 5.12"},
+		// A helper not in the table: its name and the verifier's words.
+		{[]string{"5: (85) call bpf_ktime_get_ns#5", "unknown func bpf_ktime_get_ns#5", stats}, "helper FnKtimeGetNs (#5): unknown func bpf_ktime_get_ns#5"},
+		// Not about a call: the verifier's last words.
+		{[]string{"7: (61) r1 = *(u32 *)(r2 +0)", "R2 invalid mem access 'scalar'", stats}, "verifier: R2 invalid mem access 'scalar'"},
+	}
+	for _, c := range cases {
+		err := fmt.Errorf("load program: %w", &ebpf.VerifierError{Cause: syscall.EINVAL, Log: c.log})
+		if got := refusal(err); got != c.want {
+			t.Errorf("refusal of %q = %q, want %q", c.log, got, c.want)
+		}
+	}
+	if got := refusal(errors.New("attach target bpf_iter_task: not found")); got != "attach target bpf_iter_task: not found" {
+		t.Errorf("refusal of a plain error = %q", got)
 	}
 }
