@@ -130,3 +130,21 @@ func TestRefusalNamesFeature(t *testing.T) {
 		t.Errorf("refusal of a plain error = %q", got)
 	}
 }
+
+// BenchmarkLoad times a Load and Close of each object: the bounded-loop
+// one costs the verifier's walk of every loop iteration.
+func BenchmarkLoad(b *testing.B) {
+	bpftest.RequireBPF(b)
+	for _, obj := range []struct{ name, force string }{{ObjectMain, ""}, {ObjectLoops, "1"}} {
+		b.Run(obj.name, func(b *testing.B) {
+			b.Setenv(ForceLoopsEnv, obj.force)
+			for b.Loop() {
+				o, err := Load(Filter{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				o.Close()
+			}
+		})
+	}
+}
