@@ -30,8 +30,9 @@ test:
 	$(GO) test -count=1 ./...
 
 # Runs the tests that load BPF (bpf, collect, cmd/itersnap's kernel tests)
-# on Debian 12's 6.1 cloud kernel in qemu. Needs root; the first run
-# installs qemu and busybox and downloads the kernel into .cache/.
+# in qemu on a matrix of Debian kernels (5.10, which must refuse; 6.1, 6.12,
+# 7.x; 6.1 on arm64), once per BPF object. Needs root; the first run installs
+# qemu and downloads the kernels into .cache/test-kernels.
 test-kernels:
 	GO=$(GO) scripts/test-kernels
 

@@ -103,15 +103,16 @@ type itersnapTaskScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	itersnapMapFileScratch   = "file_scratch"
-	itersnapMapSymbolized    = "symbolized"
-	itersnapMapTaskScratch   = "task_scratch"
-	itersnapProgDumpFile     = "dump_file"
-	itersnapProgDumpTask     = "dump_task"
-	itersnapVarFilterComms   = "filter_comms"
-	itersnapVarFilterPids    = "filter_pids"
-	itersnapVarNrFilterComms = "nr_filter_comms"
-	itersnapVarNrFilterPids  = "nr_filter_pids"
+	itersnapMapFileScratch    = "file_scratch"
+	itersnapMapSymbolized     = "symbolized"
+	itersnapMapTaskScratch    = "task_scratch"
+	itersnapProgDumpFile      = "dump_file"
+	itersnapProgDumpTask      = "dump_task"
+	itersnapProgTestCommEqual = "test_comm_equal"
+	itersnapVarFilterComms    = "filter_comms"
+	itersnapVarFilterPids     = "filter_pids"
+	itersnapVarNrFilterComms  = "nr_filter_comms"
+	itersnapVarNrFilterPids   = "nr_filter_pids"
 )
 
 // loadItersnap returns the embedded CollectionSpec for itersnap.
@@ -156,8 +157,9 @@ type itersnapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnapProgramSpecs struct {
-	DumpFile *ebpf.ProgramSpec `ebpf:"dump_file"`
-	DumpTask *ebpf.ProgramSpec `ebpf:"dump_task"`
+	DumpFile      *ebpf.ProgramSpec `ebpf:"dump_file"`
+	DumpTask      *ebpf.ProgramSpec `ebpf:"dump_task"`
+	TestCommEqual *ebpf.ProgramSpec `ebpf:"test_comm_equal"`
 }
 
 // itersnapMapSpecs contains maps before they are loaded into the kernel.
@@ -226,14 +228,16 @@ type itersnapVariables struct {
 //
 // It can be passed to loadItersnapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnapPrograms struct {
-	DumpFile *ebpf.Program `ebpf:"dump_file"`
-	DumpTask *ebpf.Program `ebpf:"dump_task"`
+	DumpFile      *ebpf.Program `ebpf:"dump_file"`
+	DumpTask      *ebpf.Program `ebpf:"dump_task"`
+	TestCommEqual *ebpf.Program `ebpf:"test_comm_equal"`
 }
 
 func (p *itersnapPrograms) Close() error {
 	return _ItersnapClose(
 		p.DumpFile,
 		p.DumpTask,
+		p.TestCommEqual,
 	)
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
 )
 
 // Limits of the in-kernel filters (the sizes of the arrays in
@@ -44,7 +43,7 @@ var ErrPermission = errors.New("loading BPF needs root (CAP_BPF, CAP_PERFMON)")
 // their pins (pin.go): the iterator links the walks open, and the map of
 // per-walk state that each walk clears.
 type Objects struct {
-	objs       *itersnapObjects // nil when opened from pins
+	objs       *programs // nil when opened from pins
 	task, file *link.Iter
 	symbolized *ebpf.Map
 	lock       *os.File // the pin directory, locked while this process walks
@@ -56,12 +55,21 @@ type Objects struct {
 	// PinError says why programs loaded by Open were not pinned (nil when
 	// they were, or were opened from pins).
 	PinError error
+
+	// object is which build of the programs this is: ObjectMain or
+	// ObjectLoops (objects.go).
+	object string
+	// mainRefusal is why the kernel refused the main object, when this
+	// process loaded the bounded-loop one instead.
+	mainRefusal string
 }
 
-// Load sets the filters on the spec and loads the programs into the kernel.
-// A missing kernel feature is reported wrapping ebpf.ErrNotSupported, a
-// refusal for lack of privilege wrapping ErrPermission; a verifier error is
-// an *ebpf.VerifierError (print it with %+v for the whole log).
+// Load sets the filters on the spec and loads the programs into the kernel:
+// the main object, or where the kernel refuses it the bounded-loop one
+// (objects.go). A kernel that refuses both gets a *MissingError, which
+// names what it lacks and wraps ebpf.ErrNotSupported and the verifier's
+// error (print that with %+v for the whole log); a refusal for lack of
+// privilege wraps ErrPermission.
 func Load(f Filter) (*Objects, error) {
 	if len(f.PIDs) > MaxPIDs {
 		return nil, fmt.Errorf("at most %d pid filters", MaxPIDs)
@@ -76,23 +84,26 @@ func Load(f Filter) (*Objects, error) {
 	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, os.ErrPermission) {
 		return nil, fmt.Errorf("raise memlock rlimit: %w", err)
 	}
-
-	spec, err := loadItersnap()
+	p, name, mainRefusal, err := loadPrograms(f)
 	if err != nil {
 		return nil, err
 	}
-	if err := setFilter(spec, f); err != nil {
+	o, err := attach(p)
+	if err != nil {
 		return nil, err
 	}
-	objs := new(itersnapObjects)
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		if errors.Is(err, os.ErrPermission) { // EPERM and EACCES
-			return nil, fmt.Errorf("%w: %v", ErrPermission, err)
-		}
-		return nil, fmt.Errorf("load BPF programs: %w", err)
-	}
-	return attach(objs)
+	o.object, o.mainRefusal = name, mainRefusal
+	return o, nil
 }
+
+// Object says which build of the programs this is: ObjectMain or
+// ObjectLoops.
+func (o *Objects) Object() string { return o.object }
+
+// MainRefusal is why the main object did not load, when this process
+// loaded ObjectLoops: "bpf_loop: Linux 5.17" on a kernel without it. It is
+// empty for programs opened from pins.
+func (o *Objects) MainRefusal() string { return o.mainRefusal }
 
 // filterConst is one of the constants the filters set before load.
 type filterConst struct {
@@ -129,24 +140,11 @@ func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
 	return nil
 }
 
-// minKernel is the oldest kernel the programs load on: iter/task and
-// bpf_seq_write came in 5.8, bpf_get_task_stack in 5.9, bpf_d_path in
-// iterator programs in 5.12, bpf_snprintf in 5.13, bpf_loop in 5.17.
-var minKernel = [2]int{5, 17}
-
-// checkKernel says plainly what is missing, before the verifier says it
-// obscurely.
+// checkKernel says plainly what is missing, before the loader says it
+// obscurely. Kernel features are not judged by the release number: the
+// loader tries the programs (objects.go), since distributions backport
+// BPF (RHEL 9's 5.14 has bpf_loop, which came in 5.17).
 func checkKernel() error {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err == nil {
-		release := unix.ByteSliceToString(u.Release[:])
-		var major, minor int
-		if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err == nil &&
-			(major < minKernel[0] || major == minKernel[0] && minor < minKernel[1]) {
-			return fmt.Errorf("kernel %s is older than %d.%d, which the BPF collector needs (task iterators with bpf_d_path and bpf_loop): %w",
-				release, minKernel[0], minKernel[1], ebpf.ErrNotSupported)
-		}
-	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux) is missing, which the BPF collector needs (CONFIG_DEBUG_INFO_BTF): %w", ebpf.ErrNotSupported)
 	}

@@ -91,10 +91,6 @@ func Open(f Filter, dir string) (*Objects, error) {
 	if dir == "" {
 		return Load(f)
 	}
-	name, err := pinName(f)
-	if err != nil {
-		return nil, err
-	}
 	if err := preparePinDir(dir); err != nil {
 		o, lerr := Load(f)
 		if lerr != nil {
@@ -103,11 +99,24 @@ func Open(f Filter, dir string) (*Objects, error) {
 		o.PinError = fmt.Errorf("programs not pinned in %s: %w", dir, err)
 		return o, nil
 	}
-	o, openErr := openPinned(filepath.Join(dir, name))
-	if openErr == nil {
-		return o, nil
+	// The pins of the object a load would pick: on a kernel that refused
+	// the main object, an earlier take pinned the bounded-loop one.
+	var openErr error
+	for _, obj := range candidates() {
+		name, err := pinName(obj, f)
+		if err != nil {
+			return nil, err
+		}
+		o, err := openPinned(filepath.Join(dir, name))
+		if err == nil {
+			o.object = obj.name
+			return o, nil
+		}
+		if openErr == nil || errors.Is(err, errBusy) {
+			openErr = err
+		}
 	}
-	o, err = Load(f)
+	o, err := Load(f)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +125,10 @@ func Open(f Filter, dir string) (*Objects, error) {
 	// to it.
 	pinErr := openErr
 	if !errors.Is(openErr, errBusy) {
-		pinErr = o.pin(dir, name)
+		var name string
+		if name, pinErr = pinName(objectNamed(o.object), f); pinErr == nil {
+			pinErr = o.pin(dir, name)
+		}
 	}
 	if pinErr != nil {
 		o.PinError = fmt.Errorf("programs not pinned in %s: %w", dir, pinErr)
@@ -126,11 +138,11 @@ func Open(f Filter, dir string) (*Objects, error) {
 	return o, nil
 }
 
-// pinName names the pin directory of f's programs: a hash of the object
-// the programs are loaded from and of the filter constants set before load.
-func pinName(f Filter) (string, error) {
+// pinName names the pin directory of f's programs built from obj: a hash of
+// the object's ELF and of the filter constants set before load.
+func pinName(obj object, f Filter) (string, error) {
 	h := sha256.New()
-	h.Write(_ItersnapBytes)
+	h.Write(obj.bytes)
 	for _, c := range filterConsts(f) {
 		h.Write([]byte(c.name))
 		if err := binary.Write(h, binary.LittleEndian, c.value); err != nil {
@@ -142,14 +154,14 @@ func pinName(f Filter) (string, error) {
 
 // attach creates the iterator links of freshly loaded programs: what the
 // walks open, and what pins hold.
-func attach(objs *itersnapObjects) (*Objects, error) {
-	o := &Objects{objs: objs, symbolized: objs.Symbolized}
+func attach(p *programs) (*Objects, error) {
+	o := &Objects{objs: p, symbolized: p.Symbolized}
 	var err error
-	if o.task, err = link.AttachIter(link.IterOptions{Program: objs.DumpTask}); err != nil {
+	if o.task, err = link.AttachIter(link.IterOptions{Program: p.DumpTask}); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("attach task iterator: %w", err)
 	}
-	if o.file, err = link.AttachIter(link.IterOptions{Program: objs.DumpFile}); err != nil {
+	if o.file, err = link.AttachIter(link.IterOptions{Program: p.DumpFile}); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("attach task_file iterator: %w", err)
 	}

@@ -78,7 +78,7 @@ func entries(t *testing.T, dir string) []string {
 
 func wantPins(t *testing.T, dir string, f Filter) {
 	t.Helper()
-	name, err := pinName(f)
+	name, err := testPinName(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestPinNames(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for i, f := range filters {
-		name, err := pinName(f)
+		name, err := testPinName(f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,12 +163,14 @@ func TestPinNames(t *testing.T) {
 		}
 		seen[name] = i
 	}
-	before, _ := pinName(Filter{})
-	saved := _ItersnapBytes
-	defer func() { _ItersnapBytes = saved }()
-	_ItersnapBytes = append(bytes.Clone(saved), 0)
-	if after, _ := pinName(Filter{}); after == before {
+	before, _ := pinName(mainObject, Filter{})
+	other := mainObject
+	other.bytes = append(bytes.Clone(other.bytes), 0)
+	if after, _ := pinName(other, Filter{}); after == before {
 		t.Errorf("another object has the same pin name %s", after)
+	}
+	if loops, _ := pinName(loopsObject, Filter{}); loops == before {
+		t.Errorf("the bounded-loop object has the main object's pin name %s", loops)
 	}
 }
 
@@ -187,7 +189,7 @@ func TestPinNotReused(t *testing.T) {
 	wantPins(t, dir, b)
 
 	// Another binary's pins: ours, under another hash.
-	name, _ := pinName(b)
+	name, _ := testPinName(b)
 	other := strings.Repeat("0", len(name))
 	if err := os.Rename(filepath.Join(dir, name), filepath.Join(dir, other)); err != nil {
 		t.Fatal(err)
@@ -246,7 +248,7 @@ func TestPinsNotForNobody(t *testing.T) {
 	dir := bpftest.PinDir(t)
 	f := Filter{}
 	openPins(t, f, dir).Close()
-	name, _ := pinName(f)
+	name, _ := testPinName(f)
 	pin := filepath.Join(dir, name, pinTask)
 	for _, open := range []bool{false, true} {
 		if open {
@@ -400,3 +402,7 @@ func TestConcurrentOpens(t *testing.T) {
 	}
 	wantPins(t, dir, Filter{})
 }
+
+// testPinName is the pin name of f's programs as this run loads them: the
+// bounded-loop object's where ITERSNAP_BPF_LOOPS forces it.
+func testPinName(f Filter) (string, error) { return pinName(candidates()[0], f) }

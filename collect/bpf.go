@@ -16,6 +16,8 @@ import (
 
 // BPF collects with the kernel iterators in package bpf: one pass over the
 // tasks, which also symbolizes their stacks, and one over the fd tables.
+// Meta.Collector says which build of the programs ran: bpf.ObjectMain
+// ("bpf") or, on kernels without bpf_loop, bpf.ObjectLoops ("bpf-loops").
 type BPF struct {
 	// PinDir is where the programs stay loaded between takes (see
 	// bpf.Open); empty loads them for this collection only.
@@ -35,8 +37,8 @@ type BPFStats struct {
 	Finish   time.Duration // symbolize, sort, count
 }
 
-// Name implements Collector.
-func (BPF) Name() string { return "bpf" }
+// Name implements Collector: the collector, whichever object it loads.
+func (BPF) Name() string { return bpf.ObjectMain }
 
 // Collect implements Collector. Load errors come back as they are, so the
 // caller can tell a missing feature or privilege from a bug and fall back to
@@ -55,7 +57,7 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 	st.Programs, st.PinError = objs.Source, objs.PinError
 	st.Open = time.Since(start)
 
-	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: "bpf", Filter: f}}
+	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: objs.Object(), Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
 	if f.Empty() {
 		// Sized from the kernel's own counts, so the slices are not
@@ -63,6 +65,9 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 		threads, files := hostCounts()
 		s.Tasks = make([]snapshot.Task, 0, threads)
 		s.Files = make([]snapshot.File, 0, files)
+	}
+	if objs.Object() == bpf.ObjectLoops {
+		s.Meta.Notes = append(s.Meta.Notes, boundedLoopNote(objs))
 	}
 
 	// Stacks are interned by their raw addresses first, and turned into
@@ -196,3 +201,13 @@ func symbolize(s *snapshot.Snapshot, syms map[uint64]string, rawStacks [][]uint6
 // compile when they drift apart.
 const _ = uint(bpf.MaxPIDs-snapshot.MaxFilterPIDs) + uint(snapshot.MaxFilterPIDs-bpf.MaxPIDs) +
 	uint(bpf.MaxComms-snapshot.MaxFilterComms) + uint(snapshot.MaxFilterComms-bpf.MaxComms)
+
+// boundedLoopNote says that the bounded-loop build ran, and why the main
+// one did not when this take loaded it (programs opened from pins do not
+// know: the take that pinned them said).
+func boundedLoopNote(objs *bpf.Objects) string {
+	if why := objs.MainRefusal(); why != "" {
+		return "bpf: bounded-loop programs (" + why + ")"
+	}
+	return "bpf: bounded-loop programs"
+}

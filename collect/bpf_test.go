@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/itersnap/itersnap/bpf"
 	"github.com/itersnap/itersnap/bpf/bpftest"
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -89,7 +90,7 @@ func TestBPFSleeperStack(t *testing.T) {
 		// do_nanosleep lives in the scheduler's text section, which the
 		// kernel's stack walker leaves out (as /proc/PID/stack does), so
 		// hrtimer_nanosleep is the leaf.
-		if !slices.Contains(funcs, "hrtimer_nanosleep") || !slices.Contains(funcs, "__x64_sys_nanosleep") {
+		if !slices.Contains(funcs, "hrtimer_nanosleep") || !slices.Contains(funcs, bpftest.SyscallPrefix()+"nanosleep") {
 			t.Errorf("sleeper %d stack has no nanosleep frames:\n%s", task.TID, strings.Join(stack, "\n"))
 		}
 		if c := task.StateLetter(); c != 'S' {
@@ -227,5 +228,56 @@ func TestBPFNoStalePathBytes(t *testing.T) {
 	}
 	if !seen[long] || !seen[short] {
 		t.Errorf("paths not seen exactly: long %v short %v", seen[long], seen[short])
+	}
+}
+
+// TestBPFLoopsObjectAgrees: the bounded-loop object (forced with
+// bpf.ForceLoopsEnv) records the child as the main object does: the same
+// threads with the same start times, the same fds, the same symbolized
+// stack for the sleeper. Fields that move between two walks (state,
+// switches, the Go runtime threads' stacks) are left out.
+func TestBPFLoopsObjectAgrees(t *testing.T) {
+	child := startTestChild(t)
+	f := snapshot.Filter{PIDs: []uint32{uint32(child.Pid)}}
+	t.Setenv(bpf.ForceLoopsEnv, "")
+	viaMain := collectBPF(t, f)
+	if viaMain.Meta.Collector != bpf.ObjectMain {
+		t.Skipf("the kernel refused the main object: %v", viaMain.Meta.Notes)
+	}
+	t.Setenv(bpf.ForceLoopsEnv, "1")
+	viaLoops := collectBPF(t, f)
+	if viaLoops.Meta.Collector != bpf.ObjectLoops {
+		t.Fatalf("with %s set, Meta.Collector is %q, want %q", bpf.ForceLoopsEnv, viaLoops.Meta.Collector, bpf.ObjectLoops)
+	}
+	if !slices.ContainsFunc(viaLoops.Meta.Notes, func(n string) bool { return strings.HasPrefix(n, "bpf: bounded-loop programs") }) {
+		t.Errorf("notes %q do not say the bounded-loop programs ran", viaLoops.Meta.Notes)
+	}
+
+	type thread struct {
+		snapshot.Task
+		Frames snapshot.Stack
+	}
+	threads := func(s *snapshot.Snapshot) []thread {
+		var out []thread
+		for _, task := range tasksOf(s, uint32(child.Pid)) {
+			th := thread{Task: task}
+			if int(task.TID) == child.SleeperTID {
+				th.Frames = s.StackOf(task)
+			}
+			th.State, th.Switches, th.Stack, th.Missing = 0, 0, 0, 0
+			out = append(out, th)
+		}
+		return out
+	}
+	opts := cmp.Options{cmpopts.SortSlices(func(a, b thread) bool { return a.TID < b.TID })}
+	main, loops := threads(viaMain), threads(viaLoops)
+	if d := cmp.Diff(main, loops, opts); d != "" {
+		t.Errorf("threads: main and bounded-loop objects disagree (-main +loops):\n%s", d)
+	}
+	if !slices.ContainsFunc(loops, func(th thread) bool { return len(th.Frames) > 0 }) {
+		t.Errorf("no symbolized sleeper stack in the bounded-loop snapshot")
+	}
+	if d := cmp.Diff(filesOf(viaMain, uint32(child.Pid)), filesOf(viaLoops, uint32(child.Pid))); d != "" {
+		t.Errorf("fds: main and bounded-loop objects disagree (-main +loops):\n%s", d)
 	}
 }

@@ -13,7 +13,8 @@ import (
 
 // Collector gathers one snapshot of the running host.
 type Collector interface {
-	// Name is what Meta.Collector records: "bpf" or "procfs".
+	// Name is the collector, "bpf" or "procfs"; Meta.Collector records
+	// it, or for BPF which object ran ("bpf-loops").
 	Name() string
 	// Collect records every task and fd that passes the filter. It fills
 	// Tasks, Files, Stacks and the Meta fields it knows (Collector, Filter,

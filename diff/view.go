@@ -24,13 +24,18 @@ func (k keyer) thread(t *snapshot.Task) snapshot.ThreadKey {
 func comparisonRules(heads []Head) (keyer, []snapshot.Filter, []string) {
 	var notes []string
 	k := keyer{resolution: 1}
+	// Start times of different precision (BPF's nanoseconds, procfs's
+	// clock ticks) are compared at the coarser one; the two BPF objects
+	// record the same.
 	var collectors []string
+	var resolution uint64 = 1
 	for _, h := range heads {
 		if !slices.Contains(collectors, h.Meta.Collector) {
 			collectors = append(collectors, h.Meta.Collector)
 		}
+		resolution = max(resolution, snapshot.StartResolution(h.Meta.Collector))
 	}
-	if len(collectors) > 1 {
+	if len(collectors) > 1 && resolution > 1 {
 		k.resolution = snapshot.ProcfsStartResolution
 		notes = append(notes, fmt.Sprintf("snapshots from different collectors (%s): start times compared at 10 ms resolution",
 			describeEach(heads, func(h Head) string { return orUnknown(h.Meta.Collector) })))

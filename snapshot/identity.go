@@ -27,6 +27,17 @@ func (t Task) Key() ThreadKey { return ThreadKey{t.TID, t.StartTime} }
 // compared at this resolution.
 const ProcfsStartResolution = 10_000_000
 
+// StartResolution is the resolution of the start times a collector
+// (Meta.Collector) records: nanoseconds for both BPF objects ("bpf",
+// "bpf-loops"), ProcfsStartResolution for procfs and anything unknown.
+func StartResolution(collector string) uint64 {
+	switch collector {
+	case "bpf", "bpf-loops":
+		return 1
+	}
+	return ProcfsStartResolution
+}
+
 // TruncStart truncates a start time (ns since boot) to resolution ns; a
 // resolution of 0 or 1 keeps it whole.
 func TruncStart(ns, resolution uint64) uint64 {

@@ -27,7 +27,7 @@ type Meta struct {
 	Hostname  string        //
 	Kernel    string        // uname -r
 	BootID    string        // /proc/sys/kernel/random/boot_id: task identities are per boot
-	Collector string        // "bpf" or "procfs"
+	Collector string        // "bpf", "bpf-loops" (the bounded-loop BPF object) or "procfs"
 	Filter    Filter        // what the collector was asked to keep
 	Label     string        // free text from `take --label`
 	Duration  time.Duration // load + collect + symbolize, before the commit

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -66,4 +67,14 @@ func PinDir(t testing.TB) string {
 		}
 	})
 	return filepath.Join(fs, "itersnap")
+}
+
+// SyscallPrefix is how this architecture's kernel names the entry point of
+// system call NAME in a stack: __x64_sys_NAME on amd64, __arm64_sys_NAME on
+// arm64 (the syscall wrappers of arch/x86 and arch/arm64, since 4.17).
+func SyscallPrefix() string {
+	if runtime.GOARCH == "arm64" {
+		return "__arm64_sys_"
+	}
+	return "__x64_sys_"
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/itersnap/itersnap/bpf"
 	"github.com/itersnap/itersnap/bpf/bpftest"
 )
 
@@ -58,13 +59,19 @@ func TestTakeShowList(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v (%v)", path, st.Mode(), mode, err)
 		}
 	}
+	// The collector column names the object that ran (bpf.ForceLoopsEnv
+	// makes it the bounded-loop one).
+	object := ",bpf,"
+	if os.Getenv(bpf.ForceLoopsEnv) != "" {
+		object = "," + bpf.ObjectLoops + ","
+	}
 	r := itersnap(t, db, "list", "--format", "csv")
-	if !strings.Contains(r.stdout, ",bpf,") || !strings.Contains(r.stdout, ",first,") {
+	if !strings.Contains(r.stdout, object) || !strings.Contains(r.stdout, ",first,") {
 		t.Errorf("list: %q", r.stdout)
 	}
 	r = itersnap(t, db, "show", "latest", "--format", "csv")
 	if !strings.HasPrefix(r.stdout, "snapshot,pid,tid,comm,state,stack,cgroup,container,pod,ns_pid\n") ||
-		!strings.Contains(r.stdout, "__x64_sys_nanosleep;hrtimer_nanosleep") {
+		!strings.Contains(r.stdout, bpftest.SyscallPrefix()+"nanosleep;hrtimer_nanosleep") {
 		t.Errorf("show --tasks: %q", r.stdout)
 	}
 	self := take(t, db) // unfiltered: everything but itersnap itself
@@ -162,6 +169,34 @@ func TestTakeWithoutPrivileges(t *testing.T) {
 	if !strings.Contains(r.stdout, "snapshots 1, 2 are partial (the last: no stacks for ") {
 		t.Errorf("diff does not say it compares partial snapshots: %q %q", r.stdout, r.stderr)
 	}
+}
+
+// TestTakeFallbackNamesRefusal runs on kernels that refuse both BPF
+// objects (scripts/test-kernels sets ITERSNAP_EXPECT_REFUSAL to what they
+// lack, "; "-separated): take falls back to /proc with one warning that
+// names what the kernel lacks, and --collector bpf fails naming it.
+func TestTakeFallbackNamesRefusal(t *testing.T) {
+	want := os.Getenv("ITERSNAP_EXPECT_REFUSAL")
+	if want == "" {
+		t.Skip("ITERSNAP_EXPECT_REFUSAL is not set: this kernel is expected to load the programs")
+	}
+	bpftest.RequireBPF(t)
+	db := filepath.Join(t.TempDir(), "itersnap.db")
+	r := itersnap(t, db, "take")
+	if r.code != 0 || r.stdout != "1\n" {
+		t.Errorf("fallback: exit %d stdout %q, want 0 and 1", r.code, r.stdout)
+	}
+	checkOneLine(t, r.stderr, "reading /proc instead")
+	checkOneLine(t, r.stderr, want)
+	r = itersnap(t, db, "list", "--format", "csv")
+	if !strings.Contains(r.stdout, ",procfs,") {
+		t.Errorf("list after fallback: %q %q", r.stdout, r.stderr)
+	}
+	r = itersnap(t, db, "take", "--collector", "bpf")
+	if r.code != exitError || r.stdout != "" {
+		t.Errorf("--collector bpf: exit %d stdout %q, want %d", r.code, r.stdout, exitError)
+	}
+	checkOneLine(t, r.stderr, want)
 }
 
 func copyFile(t *testing.T, from, to string) {

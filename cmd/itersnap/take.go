@@ -61,9 +61,12 @@ path) starts with ID, --cgroup PATH those in cgroup v2 PATH or below it
 userspace after the walk.
 
 The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
-kernel BTF and Linux 5.17 or newer. With --collector auto (the default) a
-take that cannot load BPF falls back to reading /proc, with one warning line
-on stderr; --collector procfs asks for that without the warning.
+kernel BTF, task iterators with bpf_d_path (5.12) and bpf_snprintf (5.13);
+it loads its bounded-loop programs (collector bpf-loops) where the kernel
+lacks bpf_loop (5.17). With --collector auto (the default) a take that
+cannot load BPF falls back to reading /proc, with one warning line on stderr
+naming what the kernel lacks; --collector procfs asks for that without the
+warning.
 
 The BPF programs stay loaded between takes: the first take pins them in
 bpffs under --pin-dir (default /sys/fs/bpf/itersnap, mounting a bpffs at

@@ -29,11 +29,16 @@ func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot
 		return s, err
 	}
 	if o.verbose {
-		fmt.Fprintf(o.stderr, "itersnap: BPF collector: %+v\n", err)
+		var missing *bpf.MissingError
+		if errors.As(err, &missing) {
+			fmt.Fprintf(o.stderr, "itersnap: BPF collector: %+v\n", missing.Err)
+		} else {
+			fmt.Fprintf(o.stderr, "itersnap: BPF collector: %+v\n", err)
+		}
 	}
 	why := bpfFailure(err)
 	if o.collector == collectorBPF {
-		return nil, fmt.Errorf("%s: run as root on Linux 5.17+ with BTF, or use --collector procfs", why)
+		return nil, fmt.Errorf("%s: run as root on a kernel with BTF and BPF task iterators, or use --collector procfs", why)
 	}
 	o.warnf("BPF collector unavailable (%s); reading /proc instead (--collector procfs silences this)", why)
 	s, perr := collect.Procfs{}.Collect(ctx, f)
@@ -47,9 +52,12 @@ func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot
 // bpfFailure says in one line why the BPF collector did not run.
 func bpfFailure(err error) string {
 	var verr *ebpf.VerifierError
+	var missing *bpf.MissingError
 	switch {
 	case errors.Is(err, bpf.ErrPermission):
 		return bpf.ErrPermission.Error()
+	case errors.As(err, &missing):
+		return missing.Error()
 	case errors.As(err, &verr):
 		return "the kernel's verifier rejected the programs (run with --verbose for its log)"
 	default:
