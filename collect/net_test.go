@@ -199,7 +199,14 @@ func fileOf(t *testing.T, s *snapshot.Snapshot, pid, fd uint32) snapshot.File {
 			return f
 		}
 	}
-	t.Fatalf("%s snapshot has no fd %d of pid %d", s.Meta.Collector, fd, pid)
+	var fds []uint32
+	for _, f := range s.Files {
+		if f.PID == pid {
+			fds = append(fds, f.FD)
+		}
+	}
+	t.Fatalf("%s snapshot has no fd %d of pid %d (it has %d of its threads and fds %v; notes %q)",
+		s.Meta.Collector, fd, pid, len(tasksOf(s, pid)), fds, s.Meta.Notes)
 	return snapshot.File{}
 }
 
