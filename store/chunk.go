@@ -22,19 +22,11 @@ import (
 // thread chunk keeps it as of the take that stored the chunk (the base), and
 // each record stores how far its threads have moved on from there, which
 // for a thread that is where it was is a run of zeros.
-//
-// The same holds for a socket's state (a connection goes from ESTABLISHED
-// to CLOSE_WAIT while its process opens nothing): an fd chunk keeps its
-// sockets' states as of the take that stored it, and records store the
-// differences.
 type chunk struct {
 	key   chunkKey
 	tasks []snapshot.Task // without State, Stack and Switches: see doing
 	doing []doing         // per task
-	files []snapshot.File // sockets without State: see sockStates
-	// sockStates holds, per file with a Socket, in file order, its
-	// sk_state.
-	sockStates []uint8
+	files []snapshot.File
 }
 
 // doing is the part of a thread that changes from take to take.
@@ -48,8 +40,8 @@ type doing struct {
 // opens a socket stores again only the chunk with that fd number. Smaller
 // chunks cost more chunk references in every record. Version 1 chunks
 // covered 64; with socket facts a chunk is larger, and 48 is what keeps
-// the idle host (size_test.go) smallest: 3,973 bytes per snapshot against
-// 4,382 with 64 and 4,055 with 32.
+// the idle host (size_test.go) smallest: 3,932 bytes per snapshot against
+// 4,259 with 64 and 4,014 with 32.
 const (
 	fdsPerChunk   = 48
 	fdsPerChunkV1 = 64
@@ -100,10 +92,6 @@ func splitChunks(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 	}
 	for _, f := range s.Files {
 		c := get(chunkKey{f.PID, f.FD / fdsPerChunk})
-		if !f.Socket.IsZero() {
-			c.sockStates = append(c.sockStates, f.Socket.State)
-			f.Socket.State = 0
-		}
 		c.files = append(c.files, f)
 	}
 	slices.SortFunc(keys, chunkKey.compare)
@@ -138,8 +126,6 @@ func (c chunk) value(p *packer, body []byte) []byte {
 	for _, d := range c.doing {
 		head.uvarint(d.switches)
 	}
-	head.uvarint(uint64(len(c.sockStates)))
-	head.buf = append(head.buf, c.sockStates...)
 	e := encoder{buf: []byte{encChunk}}
 	e.uvarint(uint64(len(head.buf)))
 	e.buf = append(e.buf, head.buf...)
@@ -153,9 +139,6 @@ type chunkHead struct {
 	base    []doing
 	body    []byte // packed
 	version byte   // encChunk, or encChunkV1 without extras
-	// sockBase is the sockets' states as of the take that stored the
-	// chunk (version 2).
-	sockBase []uint8
 }
 
 func decodeChunkHead(v []byte) (chunkHead, error) {
@@ -181,13 +164,6 @@ func decodeChunkHead(v []byte) (chunkHead, error) {
 	for i := range h.base {
 		h.base[i].switches = d.uvarint()
 	}
-	if version == encChunk {
-		n := d.count()
-		if d.err == nil {
-			h.sockBase = bytes.Clone(d.buf[:n]) // v is valid only in its transaction
-			d.buf = d.buf[n:]
-		}
-	}
 	return h, d.done()
 }
 
@@ -202,18 +178,9 @@ func decodeChunk(v []byte, u *unpacker) (chunk, error) {
 	if err != nil {
 		return chunk{}, err
 	}
-	c := chunk{key: h.key, doing: h.base, sockStates: h.sockBase}
+	c := chunk{key: h.key, doing: h.base}
 	if c.tasks, c.files, err = decodeTables(body, 0, false, h.version == encChunk); err != nil {
 		return chunk{}, err
-	}
-	sockets := 0
-	for _, f := range c.files {
-		if !f.Socket.IsZero() {
-			sockets++
-		}
-	}
-	if h.version == encChunk && sockets != len(h.sockBase) {
-		return chunk{}, fmt.Errorf("%d base states for %d sockets", len(h.sockBase), sockets)
 	}
 	switch {
 	case h.key.fds == threadChunk && (len(c.tasks) == 0 || len(c.files) > 0),
@@ -251,7 +218,7 @@ func latestChunks(tx *bolt.Tx) (map[chunkKey]storedChunk, error) {
 	out := map[chunkKey]storedChunk{}
 	records := tx.Bucket(bucketRecords)
 	v := getRecord(records, lastRecordID(records))
-	if len(v) == 0 || v[0] == encRecordV1 {
+	if len(v) == 0 || v[0] != encRecord {
 		return out, nil // none yet, or a version 1 record: no chunks
 	}
 	r, err := decodeRecordHead(v)
@@ -275,43 +242,41 @@ func latestChunks(tx *bolt.Tx) (map[chunkKey]storedChunk, error) {
 
 // storeChunks returns the chunk ID and the base of each of chunks: the
 // latest snapshot's chunk with the same key when its content is the same,
-// else a new chunk. A reused chunk's sockets' base states replace
-// chunks[i].sockStates' role as base: they go in sockBases.
-func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, sockBases [][]uint8, err error) {
+// else a new chunk.
+func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, err error) {
 	b := tx.Bucket(bucketChunks)
 	if b == nil {
-		return nil, nil, nil, errors.New("chunk bucket missing")
+		return nil, nil, errors.New("chunk bucket missing")
 	}
 	b.FillPercent = appendFill
 	latest, err := latestChunks(tx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	ids = make([]uint64, len(chunks))
 	bases = make([][]doing, len(chunks))
-	sockBases = make([][]uint8, len(chunks))
 	var p packer
 	var u unpacker
 	for i, c := range chunks {
 		body := c.body()
-		if old, ok := latest[c.key]; ok && old.version == encChunk && len(old.base) == len(c.doing) && len(old.sockBase) == len(c.sockStates) {
+		if old, ok := latest[c.key]; ok && old.version == encChunk && len(old.base) == len(c.doing) {
 			oldBody, err := u.unpack(old.body)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("chunk %d: %w", old.id, err)
+				return nil, nil, fmt.Errorf("chunk %d: %w", old.id, err)
 			}
 			if bytes.Equal(oldBody, body) {
-				ids[i], bases[i], sockBases[i] = old.id, old.base, old.sockBase
+				ids[i], bases[i] = old.id, old.base
 				continue
 			}
 		}
 		id, err := b.NextSequence()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := b.Put(idKey(id), c.value(&p, body)); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
-		ids[i], bases[i], sockBases[i] = id, c.doing, c.sockStates
+		ids[i], bases[i] = id, c.doing
 	}
-	return ids, bases, sockBases, nil
+	return ids, bases, nil
 }

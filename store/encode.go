@@ -18,17 +18,15 @@ import (
 //	snapmeta   1 | JSON of snapshot.Meta
 //	           (JSON: small, read alone by `list`, readable with `bbolt get`,
 //	           and new Meta fields need no new encoding version)
-//	records    3 | uvarint len(table) | table | packed(columns)
+//	records    2 | uvarint len(table) | table | packed(switches)
 //	  table    uvarint n | n × Δ chunk ID: the snapshot's process chunks, in
 //	           pid order. Outside the packed part so that retention finds the
 //	           chunks a record uses without inflating anything.
-//	  columns  what changes between takes of an idle host, as differences
-//	           from each chunk's base (record.go): per thread in chunk order,
-//	           state, stack and nvcsw+nivcsw; then uvarint k | k socket
-//	           states (version 3; version 2 records have no socket states)
-//	chunks     2 | uvarint len(head) | head | packed(body)
-//	  head     pid, fd range, the threads' base states, stacks and switch
-//	           counts, then (version 2) uvarint k | k sockets' base states
+//	  switches uvarint n | n × uvarint nvcsw+nivcsw, one per thread in chunk
+//	           order: the one field that changes between takes of an idle host
+//	chunks     2 | uvarint len(table) | table | packed(body)
+//	  table    uvarint n | n × Δ stack ID: the stacks the process's threads
+//	           are in (ID 0 is an empty stack); tasks index this table
 //	  body     strings | tasks without switches | files | extras
 //	           (socket.go; version 1 chunks have no extras)
 //	chunkhash  SHA-256 of a chunk's table and unpacked body -> 1 | 8-byte
@@ -71,8 +69,7 @@ import (
 const (
 	encMeta     = 1
 	encRecordV1 = 1
-	encRecordV2 = 2 // before socket states
-	encRecord   = 3
+	encRecord   = 2
 	encChunkV1  = 1 // before sockets and containers
 	encChunk    = 2
 	encStack    = 1

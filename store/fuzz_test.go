@@ -21,7 +21,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	var p packer
 	for _, c := range splitChunks(sock, make([]uint64, len(sock.Stacks))) {
 		v := c.value(&p, c.body())
-		record := encodeRecord([]uint64{1}, []chunk{c}, [][]doing{c.doing}, [][]uint8{c.sockStates})
+		record := encodeRecord([]uint64{1}, []chunk{c}, [][]doing{c.doing})
 		f.Add(record, v)
 		f.Add(record, v[:len(v)/2])
 	}

@@ -1,11 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/itersnap/itersnap/snapshot"
@@ -17,12 +14,11 @@ type recordHead struct {
 	chunkIDs []uint64 // ascending: small deltas, whatever the pids
 	stackIDs []uint64 // ascending: the stacks the snapshot's threads are in
 	columns  []byte   // packed
-	version  byte     // encRecord, or encRecordV2 without socket states
 }
 
 // encodeRecord returns the records value of a snapshot made of chunks,
 // stored as ids, whose threads' doing is stored in the chunks as bases.
-func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]uint8) []byte {
+func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing) []byte {
 	// In ID order: a snapshot mostly reuses chunks stored together by
 	// earlier takes. The chunks' keys put them back in pid order.
 	order := make([]int, len(ids))
@@ -33,11 +29,10 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 	sortedIDs := make([]uint64, len(ids))
 	sortedChunks := make([]chunk, len(ids))
 	sortedBases := make([][]doing, len(ids))
-	sortedSockBases := make([][]uint8, len(ids))
 	for i, j := range order {
-		sortedIDs[i], sortedChunks[i], sortedBases[i], sortedSockBases[i] = ids[j], chunks[j], bases[j], sockBases[j]
+		sortedIDs[i], sortedChunks[i], sortedBases[i] = ids[j], chunks[j], bases[j]
 	}
-	ids, chunks, bases, sockBases = sortedIDs, sortedChunks, sortedBases, sortedSockBases
+	ids, chunks, bases = sortedIDs, sortedChunks, sortedBases
 
 	var stackIDs []uint64
 	n := 0
@@ -71,17 +66,6 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 			col.varint(int64(d.switches - bases[i][j].switches))
 		}
 	}
-	// Then the sockets' states, the same way (version 3).
-	sockets := 0
-	for _, c := range chunks {
-		sockets += len(c.sockStates)
-	}
-	col.uvarint(uint64(sockets))
-	for i, c := range chunks {
-		for j, st := range c.sockStates {
-			col.varint(int64(st) - int64(sockBases[i][j]))
-		}
-	}
 
 	tables := append(idTable(ids), idTable(stackIDs)...)
 	e := encoder{buf: []byte{encRecord}}
@@ -93,16 +77,12 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 }
 
 func decodeRecordHead(v []byte) (recordHead, error) {
-	version := byte(encRecord)
-	if len(v) > 0 && v[0] == encRecordV2 {
-		version = encRecordV2
-	}
-	tables, columns, err := splitTable(v, version)
+	tables, columns, err := splitTable(v, encRecord)
 	if err != nil {
 		return recordHead{}, err
 	}
 	d := decoder{buf: tables}
-	r := recordHead{chunkIDs: readIDs(&d), stackIDs: readIDs(&d), columns: columns, version: version}
+	r := recordHead{chunkIDs: readIDs(&d), stackIDs: readIDs(&d), columns: columns}
 	return r, d.done()
 }
 
@@ -146,32 +126,6 @@ func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 		for _, c := range chunks {
 			for j := range c.doing {
 				add(&c.doing[j], d.varint())
-			}
-		}
-	}
-	if r.version == encRecord {
-		sockets := 0
-		for _, c := range chunks {
-			sockets += len(c.sockStates)
-		}
-		if n := d.count(); n != sockets && d.err == nil {
-			return fmt.Errorf("%d socket states for %d sockets", n, sockets)
-		}
-		for _, c := range chunks {
-			states := bytes.Clone(c.sockStates)
-			for j := range states {
-				v := int64(states[j]) + d.varint()
-				if v < 0 || v > math.MaxUint8 {
-					d.fail(errors.New("socket state out of range"))
-				}
-				states[j] = uint8(v)
-			}
-			k := 0
-			for j := range c.files {
-				if !c.files[j].Socket.IsZero() && k < len(states) {
-					c.files[j].Socket.State = states[k]
-					k++
-				}
 			}
 		}
 	}
