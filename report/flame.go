@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/itersnap/itersnap/diff"
-	"github.com/itersnap/itersnap/export"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -117,10 +117,10 @@ func buildFlame(s *snapshot.Snapshot, stuck []diff.StuckFinding) flameGraph {
 		add(path)
 		st := s.StackOf(*t)
 		for j := len(st) - 1; j >= 0; j-- {
-			path = path.child(export.EscapeName(snapshot.Function(st[j])), false)
+			path = path.child(output.Escape(snapshot.Function(st[j])), false)
 			add(path)
 		}
-		path = path.child(export.EscapeName(t.Comm), true)
+		path = path.child(output.Escape(t.Comm), true)
 		add(path)
 		depth = max(depth, len(st)+3)
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -30,32 +31,21 @@ import (
 // has them all.
 const MaxRows = 500
 
-// Input is what a report shows. The command line fills the tables' text
-// with the same code as `itersnap list` and `itersnap diff`, so the report
-// and the commands never disagree.
+// Input is what a report shows.
 type Input struct {
-	// Snapshots is the range in ID order: A first, B last.
-	Snapshots []*snapshot.Snapshot
-	// SnapshotTable lists them, as `itersnap list` does.
-	SnapshotTable Table
-	Diff          *diff.Report
-	// Summary has one row per kind of finding, as diff's summary.
-	Summary []SummaryRow
-	// SummaryLines follow the rows: restarts, hidden idle threads, hints.
-	SummaryLines []string
-	// Notes say what limits the comparison (a reboot, different filters).
-	Notes    []string
-	Findings []Findings
+	// Heads is the range in ID order, A first, B last: the snapshots'
+	// metadata.
+	Heads []diff.Head
+	// B is the last snapshot, whole: the flame graph draws its threads.
+	B *snapshot.Snapshot
+	// Diff is their comparison, made with Options.
+	Diff    *diff.Report
+	Options diff.Options
 }
 
-// SummaryRow is one kind of finding in the summary.
-type SummaryRow struct {
-	Kind   diff.Kind
-	Count  int
-	Detail string // the worst finding, or an example
-}
-
-// Table is rows of text under named columns, as a table format shows them.
+// Table is rows of text under named columns, as a table format shows them
+// (names escaped by package output's rule; html/template then escapes
+// HTML).
 type Table struct {
 	Columns []string
 	Rows    [][]string
@@ -69,6 +59,43 @@ type Findings struct {
 	// page embeds it as a download.
 	CSV []byte
 }
+
+// Layout is the report's tables, built by package output with the same
+// columns as `itersnap list` and `itersnap diff`, so the report and the
+// commands never disagree.
+type Layout struct {
+	Snapshots Table
+	Summary   output.Summary
+	Findings  []Findings
+}
+
+// Build lays out the tables of in.
+func Build(in Input) (Layout, error) {
+	var l Layout
+	// The list's columns read only ID and Meta.
+	listed := make([]*snapshot.Snapshot, len(in.Heads))
+	for i, h := range in.Heads {
+		listed[i] = &snapshot.Snapshot{ID: h.ID, Meta: h.Meta}
+	}
+	l.Snapshots = tableOf(output.Build(output.SnapshotColumns, listed))
+	l.Summary = output.Summarize(in.Diff, in.Options)
+	all := output.Findings(in.Diff)
+	for _, k := range diff.AllKinds {
+		rows := output.OfKind(all, k)
+		var csv bytes.Buffer
+		if err := output.WriteRecords(&csv, output.FindingColumns, rows, output.Options{Format: output.CSV}); err != nil {
+			return l, err
+		}
+		l.Findings = append(l.Findings, Findings{
+			Kind:  k,
+			Table: tableOf(output.Build(output.KindColumns[k], rows)),
+			CSV:   csv.Bytes(),
+		})
+	}
+	return l, nil
+}
+
+func tableOf(r output.Records) Table { return Table{Columns: r.Columns(), Rows: r.Texts()} }
 
 var (
 	//go:embed assets/page.html.tmpl
@@ -87,7 +114,7 @@ type page struct {
 	A, B                           uint64
 	Count                          int
 	Snapshots                      tableView
-	Summary                        []SummaryRow
+	Summary                        []output.KindCount
 	SummaryLines, Notes            []string
 	Flame                          flameGraph
 	Chart                          fdChart
@@ -114,30 +141,43 @@ type cellView struct{ Class, Text string }
 
 // Render writes the report for in as one HTML page.
 func Render(w io.Writer, in Input) error {
-	if len(in.Snapshots) == 0 || in.Diff == nil {
+	if len(in.Heads) == 0 || in.B == nil || in.Diff == nil {
 		return fmt.Errorf("report: no snapshots")
 	}
-	a, b := in.Snapshots[0], in.Snapshots[len(in.Snapshots)-1]
+	l, err := Build(in)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return render(w, in, l)
+}
+
+// render writes the page of in laid out as l.
+func render(w io.Writer, in Input, l Layout) error {
+	a, b := in.Heads[0], in.Heads[len(in.Heads)-1]
+	notes := make([]string, len(in.Diff.Notes))
+	for i, n := range in.Diff.Notes {
+		notes[i] = output.Escape(n)
+	}
 	p := page{
-		Hosts:        distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Hostname }),
-		Kernels:      distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Kernel }),
+		Hosts:        distinct(in.Heads, func(h diff.Head) string { return h.Meta.Hostname }),
+		Kernels:      distinct(in.Heads, func(h diff.Head) string { return h.Meta.Kernel }),
 		From:         a.Meta.Time.Local().Format(time.DateTime),
 		To:           b.Meta.Time.Local().Format(time.DateTime),
 		Zone:         b.Meta.Time.Local().Format("MST"),
-		Count:        len(in.Snapshots),
+		Count:        len(in.Heads),
 		Span:         b.Meta.Time.Sub(a.Meta.Time).Round(time.Second).String(),
 		A:            a.ID,
 		B:            b.ID,
-		Summary:      in.Summary,
-		SummaryLines: in.SummaryLines,
-		Notes:        in.Notes,
-		Flame:        buildFlame(b, in.Diff.Stuck),
-		Chart:        buildChart(in.Snapshots, in.Diff.FDLeaks),
+		Summary:      l.Summary.Counts,
+		SummaryLines: l.Summary.Lines,
+		Notes:        notes,
+		Flame:        buildFlame(in.B, in.Diff.Stuck),
+		Chart:        buildChart(in.Heads, in.Diff.FDSeries),
 		CSS:          template.CSS(styleCSS),
 		JS:           template.JS(flameJS),
 	}
-	p.Snapshots = tableOf(in.SnapshotTable)
-	for _, f := range in.Findings {
+	p.Snapshots = viewOf(l.Snapshots)
+	for _, f := range l.Findings {
 		p.Findings = append(p.Findings, findingsOf(f, a.ID, b.ID))
 	}
 	// Rendered into memory first: a template error leaves no half page.
@@ -164,11 +204,11 @@ func findingsOf(f Findings, a, b uint64) findingsView {
 		v.More = len(t.Rows) - MaxRows
 		t.Rows = t.Rows[:MaxRows]
 	}
-	v.tableView = tableOf(t)
+	v.tableView = viewOf(t)
 	return v
 }
 
-func tableOf(t Table) tableView {
+func viewOf(t Table) tableView {
 	v := tableView{Columns: t.Columns}
 	for _, row := range t.Rows {
 		cells := make([]cellView, len(row))
@@ -192,10 +232,10 @@ func columnClass(column string) string {
 }
 
 // distinct joins the different values of one field across snapshots.
-func distinct(snaps []*snapshot.Snapshot, field func(*snapshot.Snapshot) string) string {
+func distinct(heads []diff.Head, field func(diff.Head) string) string {
 	var out []string
-	for _, s := range snaps {
-		if v := field(s); !slices.Contains(out, v) {
+	for _, s := range heads {
+		if v := output.Escape(field(s)); !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/store"
 )
 
@@ -24,7 +25,7 @@ rather than write to the old file. Prints the sizes before and after.
 			if err != nil {
 				return err
 			}
-			return printf(cmd.OutOrStdout(), "%s: %d -> %d bytes\n", g.db, before, after)
+			return printf(cmd.OutOrStdout(), "%s: %d -> %d bytes\n", output.Escape(g.db), before, after)
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/store"
 )
 
@@ -94,6 +95,7 @@ reasons (why it is kept). --dry-run prints the same and changes nothing.
 		},
 	}
 	o.bind(cmd, true)
+	g.bindOutput(cmd, true)
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, and remove nothing")
 	return cmd
 }
@@ -122,13 +124,11 @@ func runForget(o *forgetOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := records{columns: []string{"snapshot", "time", "action", "reasons"}}
-	for _, d := range plan {
-		action := "remove"
-		if d.Keep {
-			action = "keep"
-		}
-		r.add(d.ID, d.Meta.Time, action, strings.Join(d.Reasons, ", "))
+	rows := make([]output.ForgetRow, len(plan))
+	for i, d := range plan {
+		rows[i] = output.ForgetRow{Snapshot: d.ID, Time: d.Meta.Time, Keep: d.Keep, Reasons: d.Reasons}
 	}
-	return withOutput(o.output, stdout, func(w io.Writer) error { return r.write(w, o.format) })
+	return o.withOutput(stdout, func(w io.Writer, opts output.Options) error {
+		return output.WriteRecords(w, output.ForgetColumns, rows, opts)
+	})
 }

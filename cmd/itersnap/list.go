@@ -2,13 +2,12 @@ package main
 
 import (
 	"io"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/itersnap/itersnap/export"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
-	"github.com/itersnap/itersnap/store"
 )
 
 type listOptions struct {
@@ -17,20 +16,29 @@ type listOptions struct {
 
 func newListCmd(g *globalOptions) *cobra.Command {
 	o := &listOptions{globalOptions: g}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List snapshots, oldest first",
 		Long: `List snapshots, one row per snapshot, oldest first.
 
 COLUMNS
   id, time (RFC 3339), host, kernel, collector (bpf or procfs), threads,
-  processes, fds, label, duration (seconds spent collecting), filter
+  processes, fds, label, duration (seconds spent collecting), filter,
+  partial (true when the collector lacked the privilege to read every
+  stack or fd: show's notes say what is missing)
+
+--format openmetrics writes the take's health for Prometheus instead:
+itersnap_snapshots, and of the latest take itersnap_take_timestamp_seconds,
+_duration_seconds, _snapshot, _threads, _fds and _info{collector,kernel}.
 ` + exitStatusHelp,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{formatsAnnotation: formatOpenMetrics},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runList(o, cmd.OutOrStdout())
 		},
 	}
+	g.bindOutput(cmd, true)
+	return cmd
 }
 
 func runList(o *listOptions, stdout io.Writer) error {
@@ -43,35 +51,18 @@ func runList(o *listOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := listRecords(entries)
-	return withOutput(o.output, stdout, func(w io.Writer) error { return r.write(w, o.format) })
-}
-
-// listRecords has one row per snapshot; report lists its range with it.
-func listRecords(entries []store.Entry) records {
-	r := records{columns: []string{"id", "time", "host", "kernel", "collector", "threads", "processes", "fds", "label", "duration", "filter"}}
-	for _, e := range entries {
-		m := e.Meta
-		r.add(e.ID, m.Time, m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs,
-			m.Label, m.Duration.Round(time.Millisecond).Seconds(), filterString(m.Filter))
+	rows := make([]*snapshot.Snapshot, len(entries))
+	for i, e := range entries {
+		rows[i] = &snapshot.Snapshot{ID: e.ID, Meta: e.Meta}
 	}
-	return r
-}
-
-// filterString renders a take's filter as the flags that set it.
-func filterString(f snapshot.Filter) string {
-	var parts []string
-	for _, c := range f.Comms {
-		parts = append(parts, "--comm="+c)
-	}
-	for _, p := range f.PIDs {
-		parts = append(parts, "--pid="+itoa(uint64(p)))
-	}
-	for _, c := range f.Containers {
-		parts = append(parts, "--container="+c)
-	}
-	for _, c := range f.Cgroups {
-		parts = append(parts, "--cgroup="+c)
-	}
-	return strings.Join(parts, " ")
+	return o.withOutput(stdout, func(w io.Writer, opts output.Options) error {
+		if o.format == formatOpenMetrics {
+			var latest *snapshot.Snapshot
+			if len(rows) > 0 {
+				latest = rows[len(rows)-1]
+			}
+			return export.WriteTakeMetrics(w, latest, len(rows))
+		}
+		return output.WriteRecords(w, output.SnapshotColumns, rows, opts)
+	})
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/itersnap/itersnap/diff"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/report"
-	"github.com/itersnap/itersnap/snapshot"
-	"github.com/itersnap/itersnap/store"
 )
 
 type reportOptions struct {
@@ -18,7 +16,7 @@ type reportOptions struct {
 
 func newReportCmd(g *globalOptions) *cobra.Command {
 	o := &reportOptions{globalOptions: g}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "report A B [-o FILE.html]",
 		Short: "Write a self-contained HTML incident report of a diff",
 		Long: `Write one HTML file to attach to an incident report: it needs no network
@@ -30,61 +28,23 @@ of the range; a table of each kind of finding and its CSV as a download
 (the same bytes as ` + "`itersnap diff A B --only KIND --format csv`" + `).
 
 Without -o the page goes to stdout; with -o FILE it is renamed into place
-only when complete. --format does not apply.
+only when complete.
 ` + exitStatusHelp,
-		Args:        cobra.ExactArgs(2),
-		Annotations: map[string]string{formatsAnnotation: "none"},
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReport(o, args[0], args[1], cmd.OutOrStdout())
 		},
 	}
+	g.bindOutput(cmd, false)
+	return cmd
 }
 
 func runReport(o *reportOptions, refA, refB string, stdout io.Writer) error {
-	snaps, err := loadRange(o.globalOptions, refA, refB, true)
-	if err != nil {
-		return err
-	}
-	in, err := reportInput(snaps)
-	if err != nil {
-		return err
-	}
-	return withOutput(o.output, stdout, func(w io.Writer) error { return report.Render(w, in) })
-}
-
-// reportInput compares the range as `itersnap diff A B` does, with its
-// defaults, and lays out the summary, the finding tables and their CSV with
-// the same code, so the report and the diff never disagree.
-func reportInput(snaps []*snapshot.Snapshot) (report.Input, error) {
 	opts := diff.Options{}
-	r := diff.Compare(snaps, opts)
-	in := report.Input{Snapshots: snaps, Diff: r, Notes: r.Notes}
-
-	entries := make([]store.Entry, len(snaps))
-	for i, s := range snaps {
-		entries[i] = store.Entry{ID: s.ID, Meta: s.Meta}
+	r, heads, b, err := walkRange(o.globalOptions, refA, refB, opts, true)
+	if err != nil {
+		return err
 	}
-	list := listRecords(entries)
-	in.SnapshotTable = report.Table{Columns: list.columns, Rows: list.texts()}
-
-	counts, lines := summarize(r, opts)
-	for _, c := range counts {
-		in.Summary = append(in.Summary, report.SummaryRow{Kind: c.kind, Count: c.count, Detail: c.worst})
-	}
-	in.SummaryLines = lines
-
-	rows := findingRows(r)
-	for _, k := range diff.AllKinds {
-		var csv bytes.Buffer
-		if err := tabulate(rows, allColumns, &k).write(&csv, formatCSV); err != nil {
-			return in, err
-		}
-		table := tabulate(rows, kindColumns[k], &k)
-		in.Findings = append(in.Findings, report.Findings{
-			Kind:  k,
-			Table: report.Table{Columns: table.columns, Rows: table.texts()},
-			CSV:   csv.Bytes(),
-		})
-	}
-	return in, nil
+	in := report.Input{Heads: heads, B: b, Diff: r, Options: opts}
+	return o.withOutput(stdout, func(w io.Writer, _ output.Options) error { return report.Render(w, in) })
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +19,7 @@ type globalOptions struct {
 	output      string
 	lockTimeout time.Duration
 	verbose     bool
+	wide        bool // tables show every cell whole, even on a terminal
 	stderr      io.Writer
 }
 
@@ -51,6 +51,7 @@ blocked tasks and stacks that never change.
                                 an HTML report to attach to an incident
   itersnap forget --keep-within 7d   remove older snapshots
   itersnap copy 3..7 --to incident.db  snapshots for an incident report
+  itersnap check                check that the database is whole
 ` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -58,16 +59,23 @@ blocked tasks and stacks that never change.
 			if envErr != nil && !cmd.Flags().Changed("lock-timeout") {
 				return envErr
 			}
+			if err := checkDBPath(cmd, g.db); err != nil {
+				return err
+			}
 			if g.lockTimeout <= 0 {
 				return usagef("--lock-timeout %v: want a duration above zero (waiting forever would hang cron jobs)", g.lockTimeout)
 			}
-			return checkFormat(cmd, g.format)
+			return checkOutputFlags(cmd, g)
 		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if err, ok := misplacedOutputFlag(cmd, err); ok {
+			return err
+		}
+		return usageError{err}
+	})
 
 	dbDefault := defaultDB
 	if env := getenv("ITERSNAP_DB"); env != "" {
@@ -75,10 +83,9 @@ blocked tasks and stacks that never change.
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.db, "db", dbDefault, "database `FILE` (default: $ITERSNAP_DB, else "+defaultDB+")")
-	pf.StringVar(&g.format, "format", formatTable, "output format: "+strings.Join(formats, ", ")+" (json = JSON lines); show also "+formatFolded+", "+formatPprof+"; diff also "+formatFoldedDiff)
-	pf.StringVarP(&g.output, "output", "o", "", "write records to `FILE` instead of stdout")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", lockDefault, "how long to wait for the database lock before exit 11 (default: $ITERSNAP_LOCK_TIMEOUT, else 5s)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
+	pf.BoolVar(&g.wide, "wide", false, "tables show every cell whole; on a terminal wide columns are otherwise cut to fit")
 	// The usage line already says where the default comes from.
 	pf.Lookup("db").DefValue = ""
 	pf.Lookup("lock-timeout").DefValue = "0s"
@@ -92,10 +99,13 @@ blocked tasks and stacks that never change.
 		newForgetCmd(g),
 		newCompactCmd(g),
 		newCopyCmd(g),
+		newCheckCmd(g),
+		newExportCmd(g),
 	)
+	addCompletions(root, g)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
-		c.RunE = markRun(c.RunE)
+		c.RunE = markRun(withDBHint(g, c.RunE))
 		if f := c.Flags().Lookup("pid"); f != nil {
 			f.DefValue = "" // not "(default [])"
 		}

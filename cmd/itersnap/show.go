@@ -1,15 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/itersnap/itersnap/export"
+	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/snapshot"
 	"github.com/itersnap/itersnap/store"
 )
@@ -78,6 +75,7 @@ EXPORTS (not with --fds)
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
 	f.StringArrayVar(&o.containers, "container", nil, "only processes in containers whose `ID` starts so (repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("tasks", "stacks", "fds")
+	g.bindOutput(cmd, true)
 	return cmd
 }
 
@@ -86,7 +84,7 @@ func runShow(o *showOptions, ref string, stdout io.Writer) error {
 	if stacks && o.fds {
 		return usagef("--format %s exports kernel stacks: it does not go with --fds", o.format)
 	}
-	if o.format == formatPprof && toStdout(o.output) && isTerminal(stdout) {
+	if o.format == formatPprof && toStdout(o.output) && output.IsTerminal(stdout) {
 		return usagef("a pprof profile is binary: write it with -o FILE.pb.gz, or redirect stdout")
 	}
 	db, err := o.openDB()
@@ -100,30 +98,24 @@ func runShow(o *showOptions, ref string, stdout io.Writer) error {
 	}
 	f := narrowFilter(o.comms, o.pids)
 	f.Containers = o.containers
-	switch o.format {
-	case formatFolded:
-		return withOutput(o.output, stdout, func(w io.Writer) error {
+	return o.withOutput(stdout, func(w io.Writer, opts output.Options) error {
+		switch o.format {
+		case formatFolded:
 			return export.WriteFolded(w, export.Folded(s, keepTasks(s, f)))
-		})
-	case formatPprof:
-		return withOutput(o.output, stdout, func(w io.Writer) error {
+		case formatPprof:
 			return export.Profile(s, keepTasks(s, f)).Write(w)
-		})
-	}
-	var r records
-	switch {
-	case o.fds:
-		r = fdRecords(s, f)
-	case o.stacks:
-		r = stackRecords(s, f)
-	default:
-		r = taskRecords(s, f)
-	}
-	return withOutput(o.output, stdout, func(w io.Writer) error {
-		if o.format == formatTable {
-			writeHeader(w, s)
+		case formatTable:
+			if err := output.WriteSnapshotHeader(w, s); err != nil {
+				return err
+			}
 		}
-		return r.write(w, o.format)
+		switch {
+		case o.fds:
+			return output.WriteRecords(w, output.FDColumns, output.FDRows(s, f), opts)
+		case o.stacks:
+			return output.WriteRecords(w, output.StackColumns, output.StackRows(s, keepTasks(s, f)), opts)
+		}
+		return output.WriteRecords(w, output.TaskColumns, output.TaskRows(s, keepTasks(s, f)), opts)
 	})
 }
 
@@ -144,157 +136,14 @@ func narrowFilter(comms []string, pids []uint) snapshot.Filter {
 	return f
 }
 
-// processComms maps each pid to its process's (leader's) name, which
-// --comm also matches.
-func processComms(s *snapshot.Snapshot) map[uint32]string {
-	m := map[uint32]string{}
-	for _, p := range s.Processes() {
-		m[p.PID] = p.Comm
-	}
-	return m
-}
-
-// processContainers maps each pid to its process's container ID.
-func processContainers(s *snapshot.Snapshot) map[uint32]string {
-	m := map[uint32]string{}
-	for _, p := range s.Processes() {
-		m[p.PID] = p.Container()
-	}
-	return m
-}
-
 // keepTasks is f as a predicate on s's threads: --comm matches a thread's
 // name or its process's. nil keeps every thread.
 func keepTasks(s *snapshot.Snapshot, f snapshot.Filter) export.Keep {
 	if f.Empty() {
 		return nil
 	}
-	pcomm, pcontainer := processComms(s), processContainers(s)
+	pcomm, pcontainer := output.ProcessComms(s), output.ProcessContainers(s)
 	return func(t *snapshot.Task) bool {
 		return f.Match(t.PID, t.Comm, pcomm[t.PID]) && f.MatchContainer(pcontainer[t.PID])
 	}
 }
-
-func taskRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
-	r := records{columns: []string{"snapshot", "pid", "tid", "comm", "state", "stack", "cgroup", "container", "pod", "ns_pid"}}
-	keep := keepTasks(s, f)
-	for _, t := range s.Tasks {
-		if keep != nil && !keep(&t) {
-			continue
-		}
-		r.add(s.ID, t.PID, t.TID, t.Comm, string(t.StateLetter()), s.StackOf(t).Folded(),
-			t.Cgroup, t.Container(), t.Pod(), unknownZero(t.NSPID))
-	}
-	return r
-}
-
-func fdRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
-	r := records{columns: []string{"snapshot", "pid", "comm", "fd", "kind", "path", "proto", "sock_state", "local", "remote", "netns"}}
-	pcomm, pcontainer := processComms(s), processContainers(s)
-	for _, fd := range s.Files {
-		if !f.Match(fd.PID, pcomm[fd.PID], pcomm[fd.PID]) || !f.MatchContainer(pcontainer[fd.PID]) {
-			continue
-		}
-		so := fd.Socket
-		r.add(s.ID, fd.PID, pcomm[fd.PID], fd.FD, fd.Kind(), fd.Path,
-			so.Proto(), so.StateName(), so.LocalEnd(), so.RemoteEnd(), unknownZero(so.NetNS))
-	}
-	return r
-}
-
-// unknownZero is nil (an empty cell) for 0, a value no kernel gives a
-// namespace or a pid: a collector that could not read it.
-func unknownZero(v uint32) any {
-	if v == 0 {
-		return nil
-	}
-	return v
-}
-
-// stackRecords groups threads by identical stack, most common first: the
-// question at 3 a.m. is usually "what are all these threads waiting on".
-func stackRecords(s *snapshot.Snapshot, f snapshot.Filter) records {
-	type group struct {
-		threads int
-		states  map[string]int
-		comms   map[string]int
-		folded  string
-	}
-	groups := map[string]*group{}
-	keep := keepTasks(s, f)
-	for _, t := range s.Tasks {
-		if keep != nil && !keep(&t) {
-			continue
-		}
-		folded := s.StackOf(t).Folded()
-		g := groups[folded]
-		if g == nil {
-			g = &group{states: map[string]int{}, comms: map[string]int{}, folded: folded}
-			groups[folded] = g
-		}
-		g.threads++
-		g.states[string(t.StateLetter())]++
-		g.comms[t.Comm]++
-	}
-	list := make([]*group, 0, len(groups))
-	for _, g := range groups {
-		list = append(list, g)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].threads != list[j].threads {
-			return list[i].threads > list[j].threads
-		}
-		return list[i].folded < list[j].folded
-	})
-	r := records{columns: []string{"snapshot", "threads", "states", "comms", "stack"}}
-	for _, g := range list {
-		r.add(s.ID, g.threads, counts(g.states, 0), counts(g.comms, 5), g.folded)
-	}
-	return r
-}
-
-// counts renders {"D": 3, "S": 1} as "D(3) S(1)", largest first, keeping at
-// most limit entries (0 = all).
-func counts(m map[string]int, limit int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	var b strings.Builder
-	for i, k := range keys {
-		if limit > 0 && i == limit {
-			fmt.Fprintf(&b, " +%d more", len(keys)-limit)
-			break
-		}
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s(%d)", k, m[k])
-	}
-	return b.String()
-}
-
-// writeHeader tells a person which snapshot they are looking at.
-func writeHeader(w io.Writer, s *snapshot.Snapshot) {
-	m := s.Meta
-	fmt.Fprintf(w, "# snapshot %d  %s  host %s  kernel %s  collector %s  %d threads  %d processes  %d fds",
-		s.ID, m.Time.Format("2006-01-02 15:04:05 MST"), m.Hostname, m.Kernel, m.Collector, m.Threads, m.Processes, m.FDs)
-	if m.Label != "" {
-		fmt.Fprintf(w, "  label %q", m.Label)
-	}
-	if !m.Filter.Empty() {
-		fmt.Fprintf(w, "  filter %s", filterString(m.Filter))
-	}
-	fmt.Fprintln(w)
-	for _, n := range m.Notes {
-		fmt.Fprintf(w, "# note: %s\n", n)
-	}
-}
-
-func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
