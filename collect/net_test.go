@@ -107,7 +107,11 @@ func runNetChild(fail func(string, error) int) int {
 	if _, err := syscall.Write(1, []byte(line)); err != nil {
 		return fail("write ready line", err)
 	}
-	select {}
+	// Asleep, not blocked forever: a static binary's runtime (no cgo)
+	// takes select {} with no other goroutine for a deadlock and exits.
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func netipAddrPort(s string) (*unix.SockaddrInet4, error) {
