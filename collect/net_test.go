@@ -107,7 +107,11 @@ func runNetChild(fail func(string, error) int) int {
 	if _, err := syscall.Write(1, []byte(line)); err != nil {
 		return fail("write ready line", err)
 	}
-	select {}
+	// Asleep, not blocked forever: a static binary's runtime (no cgo)
+	// takes select {} with no other goroutine for a deadlock and exits.
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func netipAddrPort(s string) (*unix.SockaddrInet4, error) {
@@ -199,7 +203,14 @@ func fileOf(t *testing.T, s *snapshot.Snapshot, pid, fd uint32) snapshot.File {
 			return f
 		}
 	}
-	t.Fatalf("%s snapshot has no fd %d of pid %d", s.Meta.Collector, fd, pid)
+	var fds []uint32
+	for _, f := range s.Files {
+		if f.PID == pid {
+			fds = append(fds, f.FD)
+		}
+	}
+	t.Fatalf("%s snapshot has no fd %d of pid %d (it has %d of its threads and fds %v; notes %q)",
+		s.Meta.Collector, fd, pid, len(tasksOf(s, pid)), fds, s.Meta.Notes)
 	return snapshot.File{}
 }
 

@@ -200,11 +200,12 @@ var FindingColumns = []Column[Finding]{
 var KindColumns = map[diff.Kind][]Column[Finding]{
 	// fd_leak's table leaves monotonic, samples and limit_used to CSV and
 	// JSON: evidence and exhausts_in say the same for people, and the
-	// table fits 120 columns.
+	// table fits 120 columns. So do container and pod, which the
+	// summary's worst line names.
 	diff.FDLeak:         {colPID, colComm, colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowthPerHour, colProcessFDs, colLimit, colEvidence, colExhaustsIn},
-	diff.NewlyBlocked:   {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colStack},
-	diff.Stuck:          {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colSwitchesB, colStack},
-	diff.UnchangedStack: {colPID, colTID, colComm, colClass, colState, colKillable, colSwitchesA, colSwitchesB, colStack},
+	diff.NewlyBlocked:   {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colStack, colContainer, colPod},
+	diff.Stuck:          {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colSwitchesB, colStack, colContainer, colPod},
+	diff.UnchangedStack: {colPID, colTID, colComm, colClass, colState, colKillable, colSwitchesA, colSwitchesB, colStack, colContainer, colPod},
 }
 
 // leakColumn is a column only fd_leak findings fill.

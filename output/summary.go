@@ -60,6 +60,19 @@ func Summarize(r *diff.Report, opts diff.Options) Summary {
 	return s
 }
 
+// where names a finding's container and pod, as docker and kubectl show
+// them (12 characters of the container ID), or nothing on the host.
+func where(s diff.Subject) string {
+	var b strings.Builder
+	if s.Container != "" {
+		fmt.Fprintf(&b, " in container %.12s", Escape(s.Container))
+	}
+	if s.Pod != "" {
+		fmt.Fprintf(&b, " of pod %s", Escape(s.Pod))
+	}
+	return b.String()
+}
+
 // worst describes the worst finding of a kind in one line.
 func worst(r *diff.Report, k diff.Kind) string {
 	switch {
@@ -88,20 +101,6 @@ func worst(r *diff.Report, k diff.Kind) string {
 		return fmt.Sprintf("e.g. pid %d tid %d %s (%s) in %s", f.PID, f.TID, Escape(f.Comm), f.Class, Escape(leaf(f.Stack)))
 	}
 	return ""
-}
-
-// where names the container and pod a finding's process runs in, for the
-// summary: " in container 3f2a9c1b7e4d of pod 5c1e…", or "" on the host.
-// A container ID is cut to 12 characters, as docker ps shows it.
-func where(s diff.Subject) string {
-	var b strings.Builder
-	if s.Container != "" {
-		fmt.Fprintf(&b, " in container %.12s", Escape(s.Container))
-	}
-	if s.Pod != "" {
-		fmt.Fprintf(&b, " of pod %s", Escape(s.Pod))
-	}
-	return b.String()
 }
 
 // leaf is the innermost function of a folded stack.

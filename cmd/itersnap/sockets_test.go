@@ -52,7 +52,11 @@ func closeWaiterRole(args []string) {
 		}
 		os.Stdout.WriteString("leaked " + strconv.Itoa(len(fds)) + "\n")
 	}
-	select {}
+	// Asleep, not blocked forever: a static binary's runtime (no cgo)
+	// takes select {} with no other goroutine for a deadlock and exits.
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 // TestDiffNamesCloseWaitLeak: a client leaking connections its server
