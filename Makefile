@@ -61,8 +61,8 @@ bench:
 # over 10, 100 and 1,440 of them beside the diff that loads every snapshot
 # first, with each one's peak RSS and CPU time. DIFF_SCALE=large runs
 # 100 snapshots of 20,000 threads and 200,000 fds instead, all runs both,
-# quick 100 snapshots of the day's host. DIFF_DIR=DIR keeps the databases
-# there and reuses them.
+# quick 100 snapshots of the day's host.
+# DIFF_DIR=DIR keeps the databases there and reuses them.
 DIFF_SCALE ?= day
 DIFF_DIR ?=
 bench-diff:
