@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -150,6 +152,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 // range's metadata and, when needB is set, B whole (else B only when the
 // comparison read it).
 func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB bool) (*diff.Report, []diff.Head, *snapshot.Snapshot, error) {
+	tuneWalkGC()
 	db, err := g.openDB()
 	if err != nil {
 		return nil, nil, nil, err
@@ -197,6 +200,20 @@ func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB boo
 		return nil, nil, nil, err
 	}
 	return w.Report(), heads, b, nil
+}
+
+// tuneWalkGC keeps a walk's heap closer to what it holds: the decoded
+// chunks of one snapshot and the arrays of the next, which at 200,000 fds
+// (about 160 bytes each since sockets carry their ends) are most of it.
+// The default GOGC lets the heap double past that before collecting:
+// measured on the large host's range of 100, a 234 MB peak RSS at the
+// default and 187 MB at 50, for the same CPU within the noise of a shared
+// machine; the day's 2,000-thread host peaks at 57 MB either way. GOGC in
+// the environment wins.
+func tuneWalkGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 }
 
 // loadRange reads the snapshots from refA to refB in ID order, every one
