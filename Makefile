@@ -1,6 +1,7 @@
 # itersnap. `make` builds, `make test` runs the tests (as root they load the
 # real BPF programs), `make bench` compares the BPF and procfs collectors,
-# `make fuzz` runs each fuzz target for FUZZTIME (10s).
+# `make bench-diff` times diff over a day of minutely snapshots, `make fuzz`
+# runs each fuzz target for FUZZTIME (10s).
 #
 # The BPF objects (bpf/itersnap_{x86,arm64}_bpfel.{go,o}) are generated and
 # committed, so building needs no clang. `make generate` rebuilds them and
@@ -11,7 +12,7 @@
 
 GO ?= go
 
-.PHONY: build cross test test-kernels bench fuzz generate vet clean
+.PHONY: build cross test test-kernels bench bench-diff fuzz generate vet clean man
 
 build:
 	$(GO) build -o itersnap ./cmd/itersnap
@@ -37,10 +38,25 @@ test-kernels:
 vet:
 	$(GO) vet ./...
 
+# A man page per command (itersnap.1, itersnap-take.1, ...) in man/, made
+# with cobra's doc package by a test (so the binary does not carry it):
+#     make man && man -l man/itersnap-diff.1
+man:
+	$(GO) test -count=1 -run '^TestManPages$$' ./cmd/itersnap -args -man $(CURDIR)/man
+
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
 # and whole takes side by side; prints the ratios and peak RSS.
 bench:
 	$(GO) test -run '^$$' -bench 'Collectors' -benchtime 10x -count 1 ./cmd/itersnap
+
+# Builds a database of 1,440 minutely snapshots of a 2,000-thread,
+# 20,000-fd host (a few minutes) and times whole `itersnap diff` processes
+# over 10, 100 and 1,440 of them beside the diff that loads every snapshot
+# first, with each one's peak RSS. BENCH_SCALE=large adds (or, alone,
+# runs) 100 snapshots of 20,000 threads and 200,000 fds; all runs both.
+BENCH_SCALE ?= day
+bench-diff:
+	BENCH_SCALE=$(BENCH_SCALE) $(GO) test -run '^$$' -bench 'DiffRange' -benchtime 1x -count 1 -timeout 60m ./cmd/itersnap
 
 # Fuzz targets, one package:Target per entry: the one list `make fuzz` and
 # .ci/run go through. `make test` already runs their seeds (testdata/fuzz).
@@ -64,3 +80,4 @@ generate:
 
 clean:
 	rm -f itersnap
+	rm -rf man

@@ -85,6 +85,9 @@ func (p Procfs) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snaps
 	s.Meta.Notes = append(s.Meta.Notes, w.notes()...)
 	s.Sort()
 	s.Finish()
+	if s.Meta.Partial = w.partial(s.Meta.Threads, s.Meta.Processes); s.Meta.Partial != "" {
+		s.Meta.Notes = append(s.Meta.Notes, "partial: "+s.Meta.Partial)
+	}
 	s.Meta.Duration = time.Since(start)
 	return s, nil
 }
@@ -110,6 +113,9 @@ type procfsWalk struct {
 	fds     []uint32
 
 	gaps procfsGaps
+	// deniedFDs counts processes whose fd links could not be read
+	// (their fds are recorded without paths).
+	deniedFDs int
 }
 
 func newProcfsWalk(rootfd int, f snapshot.Filter) *procfsWalk {
@@ -386,6 +392,7 @@ func (w *procfsWalk) fdTable(pid uint32, dirfd int, fdDir, infoDir string) (gone
 			w.gaps.path.add(err)
 			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 				denied = err
+				w.deniedFDs++
 			}
 		}
 

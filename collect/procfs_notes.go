@@ -5,6 +5,7 @@ package collect
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -74,4 +75,33 @@ func (w *procfsWalk) notes() []string {
 	note(g.fdStat, "fd stat failed", "fd", ": no mode, device, inode", "")
 	note(g.fdInfo, "fdinfo unreadable", "fd", ": no flags", "")
 	return notes
+}
+
+// partial summarizes, for snapshot.Meta.Partial, what was refused: the
+// stacks (fs/proc/base.c proc_pid_stack wants CAP_SYS_ADMIN, so a user
+// other than root reads no stack at all, even of its own threads), fd
+// tables and fd links (ptrace access: other users' processes), and /proc
+// directories. threads and processes are what the snapshot holds.
+func (w *procfsWalk) partial(threads, processes int) string {
+	var parts []string
+	g := &w.gaps
+	if g.stack.n > 0 {
+		parts = append(parts, fmt.Sprintf("no stacks for %s of %s threads", groupDigits(g.stack.n), groupDigits(threads)))
+	}
+	if n := g.fdTable.n + w.deniedFDs; n > 0 {
+		parts = append(parts, fmt.Sprintf("fds of %s of %s processes", groupDigits(n), groupDigits(processes)))
+	}
+	if g.process.n > 0 {
+		parts = append(parts, fmt.Sprintf("%s processes left out (/proc/PID unreadable)", groupDigits(g.process.n)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// groupDigits writes n with commas between groups of three digits.
+func groupDigits(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

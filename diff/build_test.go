@@ -92,6 +92,13 @@ var (
 		"ret_from_fork+0x34/0x50",
 		"ret_from_fork_asm+0x1b/0x30",
 	}
+	nanosleepStack = snapshot.Stack{
+		"hrtimer_nanosleep+0xc9/0x1b0",
+		"common_nsleep+0x48/0x60",
+		"__x64_sys_clock_nanosleep+0xd2/0x140",
+		"do_syscall_64+0x5b/0x110",
+		"entry_SYSCALL_64_after_hwframe+0x76/0x7e",
+	}
 	shrinkStack = snapshot.Stack{
 		"shrink_node+0x3a1/0x6f0",
 		"do_try_to_free_pages+0xd2/0x360",

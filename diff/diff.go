@@ -53,6 +53,10 @@ type Options struct {
 	// Filter keeps findings (and restarts) of matching processes only:
 	// Filter.Match(pid, thread comm, process comm).
 	Filter snapshot.Filter
+	// MinGrowth is the persistent growth (new fds that persist, and net
+	// growth, whichever is less) a group of fds needs to be an fd leak;
+	// zero or less means DefaultMinGrowth.
+	MinGrowth int
 }
 
 func (o Options) wants(k Kind) bool { return len(o.Only) == 0 || slices.Contains(o.Only, k) }
@@ -60,9 +64,10 @@ func (o Options) wants(k Kind) bool { return len(o.Only) == 0 || slices.Contains
 // Report is what Compare found between the first snapshot of a range (A)
 // and the last (B).
 type Report struct {
-	A, B uint64        // snapshot IDs
-	IDs  []uint64      // every snapshot of the range, in the order given
-	Span time.Duration // B's time minus A's
+	A, B  uint64        // snapshot IDs
+	IDs   []uint64      // every snapshot of the range, in the order given
+	Times []time.Time   // when each was taken
+	Span  time.Duration // B's time minus A's
 
 	// Reboot is set when the range spans a reboot. Task identities do not
 	// survive a reboot, so such a report has no restarts and no findings.
@@ -76,6 +81,11 @@ type Report struct {
 	NewlyBlocked []BlockedFinding
 	Stuck        []StuckFinding
 	Unchanged    []UnchangedFinding
+
+	// FDSeries has, for each process with fd_leak findings (in their
+	// order), its fds in every snapshot of the range, as the walk counted
+	// them.
+	FDSeries []FDSeries
 
 	// IdleHidden counts the idle threads with unchanged stacks left out of
 	// Unchanged because Options.IncludeIdle was false.
@@ -99,6 +109,15 @@ func (r *Report) Count(k Kind) int {
 		return len(r.Unchanged)
 	}
 	return 0
+}
+
+// LeakingProcesses is how many processes the fd_leak findings are about.
+func (r *Report) LeakingProcesses() int {
+	seen := map[snapshot.ProcessKey]bool{}
+	for _, f := range r.FDLeaks {
+		seen[f.Process()] = true
+	}
+	return len(seen)
 }
 
 // Empty reports a report without findings. Restarts, hidden idle threads and
@@ -135,79 +154,31 @@ type Restart struct {
 
 // Compare compares snaps, every snapshot of a range in ID order: the first
 // is A, the last is B. Callers pass at least two; fewer give a report with a
-// note and no findings.
+// note and no findings. It is a Walk over snapshots already in memory.
 func Compare(snaps []*snapshot.Snapshot, opts Options) *Report {
-	r := &Report{}
-	if len(snaps) == 0 {
-		r.Notes = append(r.Notes, "no snapshots to compare")
-		return r
+	heads := make([]Head, len(snaps))
+	for i, s := range snaps {
+		heads[i] = Head{ID: s.ID, Meta: s.Meta}
 	}
-	a, b := snaps[0], snaps[len(snaps)-1]
-	r.A, r.B = a.ID, b.ID
-	r.Span = b.Meta.Time.Sub(a.Meta.Time)
+	w := NewWalk(heads, opts)
 	for _, s := range snaps {
-		r.IDs = append(r.IDs, s.ID)
-	}
-	if len(snaps) < 2 {
-		r.Notes = append(r.Notes, fmt.Sprintf("only snapshot %d: nothing to compare", a.ID))
-		return r
-	}
-
-	var notes []string
-	r.Reboot, notes = checkBoot(snaps)
-	r.Notes = append(r.Notes, notes...)
-	if r.Reboot != nil {
-		return r
-	}
-	r.Notes = append(r.Notes, checkTimes(snaps)...)
-
-	c := newComparison(snaps)
-	r.Notes = append(r.Notes, c.notes...)
-
-	r.Restarts = keep(c.restarts(), func(x Restart) bool {
-		return opts.Filter.Match(x.PID, x.Comm, x.Comm) || opts.Filter.Match(x.OldPID, x.OldComm, x.OldComm)
-	})
-	sortRestarts(r.Restarts)
-
-	match := func(s Subject) bool { return opts.Filter.Match(s.PID, s.Comm, s.ProcessComm) }
-	if opts.wants(FDLeak) {
-		r.FDLeaks = keep(c.fdLeaks(), func(f FDLeakFinding) bool { return match(f.Subject) })
-		sortFDLeaks(r.FDLeaks)
-	}
-	if opts.wants(NewlyBlocked) {
-		r.NewlyBlocked = keep(c.newlyBlocked(), func(f BlockedFinding) bool { return match(f.Subject) })
-		sortBlocked(r.NewlyBlocked)
-	}
-	noSwitches := 0
-	if opts.wants(Stuck) {
-		var stuck []StuckFinding
-		stuck, noSwitches = c.stuck()
-		r.Stuck = keep(stuck, func(f StuckFinding) bool { return match(f.Subject) })
-		sortStuck(r.Stuck)
-	}
-	if opts.wants(UnchangedStack) {
-		all := keep(c.unchanged(), func(f UnchangedFinding) bool { return match(f.Subject) })
-		for _, f := range all {
-			if f.Class == ClassIdle && !opts.IncludeIdle {
-				r.IdleHidden++
-				continue
-			}
-			r.Unchanged = append(r.Unchanged, f)
+		if w.Done() {
+			break
 		}
-		sortUnchanged(r.Unchanged)
+		if w.Add(s, nil) != nil {
+			// Cannot happen (the heads are the snapshots', and there are
+			// no runs to check); Report would say the range was cut short.
+			break
+		}
 	}
-	r.Notes = append(r.Notes, r.killableNotes()...)
-	if noSwitches > 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("%s blocked in every snapshot without switch counts: not reported as stuck", plural(noSwitches, "thread")))
-	}
-	return r
+	return w.Report()
 }
 
 // checkBoot finds boot id changes. An empty boot id (unreadable when the
 // snapshot was taken) is assumed to be the same boot as its neighbours.
 // With several reboots in the range, the last one is returned: the range
 // from its After to B is the longest comparable one ending at B.
-func checkBoot(snaps []*snapshot.Snapshot) (*Reboot, []string) {
+func checkBoot(snaps []Head) (*Reboot, []string) {
 	var notes []string
 	var unknown []string
 	var changes []Reboot
@@ -243,7 +214,7 @@ func checkBoot(snaps []*snapshot.Snapshot) (*Reboot, []string) {
 
 // checkTimes notes snapshots whose times go backwards: durations (blocked
 // for, growth per hour) are then meaningless.
-func checkTimes(snaps []*snapshot.Snapshot) []string {
+func checkTimes(snaps []Head) []string {
 	var notes []string
 	for i := 1; i < len(snaps); i++ {
 		if snaps[i].Meta.Time.Before(snaps[i-1].Meta.Time) {

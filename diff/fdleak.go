@@ -1,18 +1,26 @@
 package diff
 
 import (
+	"math"
 	"strings"
 	"time"
 
 	"github.com/itersnap/itersnap/snapshot"
 )
 
+// DefaultMinGrowth is the persistent growth a group of fds needs to be
+// reported as a leak (Options.MinGrowth). A one-off open (a config file,
+// a log reopened, the shell and lsof of the person looking) grows a group
+// by one or two; a leak keeps growing, and over a few snapshots passes 3.
+// README, "Findings", says how the scenarios bear it out.
+const DefaultMinGrowth = 3
+
 // group is what leaked fds are counted by: the fd's kind and its target.
 type group struct {
 	kind, target string
 }
 
-func groupOf(f *snapshot.File) group { return group{f.Kind(), Target(f.Path)} }
+func groupOf(f *snapshot.File) group { return group{f.Kind(), groupTarget(f)} }
 
 // fdKey is an fd's identity within one process: the same number pointing at
 // another file is a close plus an open.
@@ -23,13 +31,23 @@ type fdKey struct {
 
 func keyOf(f *snapshot.File) fdKey { return fdKey{f.FD, f.Dev, f.Inode} }
 
-// Target collapses the numeric part of a pseudo file's path, so that every
-// socket of a process counts in one group: "socket:[123]" becomes
-// "socket:[*]", as do "pipe:[456]" and "net:[4026531840]". Named anon inodes
-// ("anon_inode:[eventfd]") and real paths are kept as they are.
+// groupTarget is the one place that decides which fds of a process count
+// together, so that one leak is one finding: every socket is "socket:[*]",
+// every pipe "pipe:[*]", and a leak into numbered files ("part17.dat",
+// "/tmp/x.123") is one group ("part*.dat", "/tmp/x.*").
+func groupTarget(f *snapshot.File) string { return Target(f.Path) }
+
+// Target collapses the numbers in a path that differ between fds of one
+// leak. A pseudo file's inode becomes "*" ("socket:[123]" → "socket:[*]",
+// "pipe:[456]", "net:[4026531840]"); in a real path, each run of digits
+// of the last element does ("/data/part17.dat" → "/data/part*.dat",
+// "/tmp/x.123 (deleted)" → "/tmp/x.* (deleted)"), while directories are
+// kept ("/proc/42/stat" stays apart from "/proc/43/stat"). Named anon
+// inodes ("anon_inode:[eventfd]") are kept as they are.
 func Target(path string) string {
 	if strings.HasPrefix(path, "/") {
-		return path
+		dir, name := path[:strings.LastIndexByte(path, '/')+1], path[strings.LastIndexByte(path, '/')+1:]
+		return dir + collapseDigits(name)
 	}
 	prefix, rest, ok := strings.Cut(path, ":[")
 	if !ok || prefix == "" || !strings.HasSuffix(rest, "]") {
@@ -42,30 +60,222 @@ func Target(path string) string {
 	return prefix + ":[*]"
 }
 
-// fdLeaks compares the fds of each process alive (same identity) at A and B.
-func (c *comparison) fdLeaks() []FDLeakFinding {
-	a, b := c.views[0], c.views[len(c.views)-1]
-	span := b.snap.Meta.Time.Sub(a.snap.Meta.Time)
-	var out []FDLeakFinding
-	for key, pb := range b.procs {
-		pa, ok := a.procs[key]
-		if !ok {
+// collapseDigits replaces each run of ASCII digits with one "*".
+func collapseDigits(s string) string {
+	if strings.IndexAny(s, "0123456789") < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	inDigits := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' {
+			if !inDigits {
+				b.WriteByte('*')
+			}
+			inDigits = true
 			continue
 		}
-		openAtA := make(map[fdKey]struct{}, len(pa.files))
-		for _, f := range pa.files {
-			openAtA[keyOf(f)] = struct{}{}
+		inDigits = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func countGroups(files []snapshot.File) map[group]int {
+	counts := map[group]int{}
+	for i := range files {
+		counts[groupOf(&files[i])]++
+	}
+	return counts
+}
+
+func fdSet(p *procFrame) map[fdKey]struct{} {
+	set := make(map[fdKey]struct{}, p.fds())
+	for _, r := range p.runs {
+		for i := range r.files {
+			set[keyOf(&r.files[i])] = struct{}{}
 		}
-		countA, countB := a.groupCounts(key), b.groupCounts(key)
+	}
+	return set
+}
+
+// procTrack is what the walk keeps of a process of A: its fds at A and in
+// the snapshot before B (the only ones compared fd by fd), and its counts
+// per group as the range goes.
+type procTrack struct {
+	seen    int // index of the latest snapshot that had it
+	samples int // snapshots that had it
+
+	fdsA       map[fdKey]struct{}
+	countsA    map[group]int
+	totalA     int
+	beforeB    map[fdKey]struct{} // fds in the snapshot before B, when the range has three or more
+	counts     map[group]int      // in the latest snapshot
+	runIDs     []uint64           // the latest snapshot's runs
+	dropped    map[group]bool     // groups whose count fell between consecutive snapshots
+	fdsPerSnap []int32            // all its fds, per snapshot of the range
+}
+
+// life is what the walk keeps of every user process it sees, for
+// restarts.
+type life struct {
+	pid, ppid   uint32
+	comm        string
+	start       uint64
+	count       int // snapshots that saw it
+	first, last int // indexes of the first and latest of them
+}
+
+// addProcesses updates the processes' running state with frame f.
+func (w *Walk) addProcesses(f *frame) {
+	n := len(w.heads)
+	// The counts of this snapshot's runs, in the map of the one before the
+	// last (two maps take turns: a host has thousands of runs).
+	runs := w.spareRuns
+	clear(runs)
+	for _, p := range f.procs {
+		if !p.passes {
+			continue
+		}
+		if !p.leader.KernelThread() {
+			l := w.lives[p.key]
+			if l == nil {
+				l = &life{pid: p.key.PID, ppid: p.leader.PPID, comm: p.comm(), start: p.leader.StartTime, first: f.i}
+				w.lives[p.key] = l
+			}
+			l.count++
+			l.last = f.i
+		}
+
+		pt := w.procs[p.key]
+		if f.i == 0 {
+			pt = &procTrack{seen: -1, dropped: map[group]bool{}}
+			w.procs[p.key] = pt
+		}
+		if pt == nil {
+			continue
+		}
+		// A snapshot that lacked the process (it cannot: the same
+		// identity does not go and come back; but a collector may miss
+		// one) is no sample and breaks no trend.
+		pt.seen = f.i
+		pt.samples++
+		counts, recounted := w.countFDs(pt, p, runs)
+		total := p.fds()
+		if f.i == 0 {
+			pt.fdsA, pt.countsA, pt.totalA = fdSet(p), counts, total
+		} else if recounted && !sameCounts(counts, pt.counts) {
+			for g, last := range pt.counts {
+				if counts[g] < last {
+					pt.dropped[g] = true
+				}
+			}
+		}
+		pt.counts = counts
+		if n >= 3 && f.i == n-2 {
+			pt.beforeB = fdSet(p)
+		}
+		for len(pt.fdsPerSnap) < f.i {
+			pt.fdsPerSnap = append(pt.fdsPerSnap, -1) // lacked it
+		}
+		pt.fdsPerSnap = append(pt.fdsPerSnap, int32(total))
+	}
+	w.runs, w.spareRuns = runs, w.runs
+}
+
+// countFDs counts process p's fds by group. A run the previous snapshot
+// had too (same ID) is not counted again, and a process whose runs are all
+// as they were has the counts it had (recounted is false).
+func (w *Walk) countFDs(pt *procTrack, p *procFrame, next map[uint64]map[group]int) (counts map[group]int, recounted bool) {
+	unchanged := pt.counts != nil && len(p.runs) == len(pt.runIDs)
+	for i, r := range p.runs {
+		if r.id == 0 || unchanged && pt.runIDs[i] != r.id {
+			unchanged = false
+		}
+	}
+	pt.runIDs = pt.runIDs[:0]
+	for _, r := range p.runs {
+		pt.runIDs = append(pt.runIDs, r.id)
+	}
+	if unchanged {
+		for _, r := range p.runs {
+			if c, ok := w.runs[r.id]; ok {
+				next[r.id] = c
+			}
+		}
+		return pt.counts, false
+	}
+	counts = map[group]int{}
+	for _, r := range p.runs {
+		var c map[group]int
+		if r.id != 0 {
+			var ok bool
+			if c, ok = w.runs[r.id]; !ok {
+				c = countGroups(r.files)
+			}
+			next[r.id] = c
+		} else {
+			c = countGroups(r.files)
+		}
+		for g, n := range c {
+			counts[g] += n
+		}
+	}
+	return counts, true
+}
+
+func sameCounts(a, b map[group]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for g, n := range a {
+		if b[g] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// fdLeaks finds, for each process alive (same identity) in every snapshot
+// of the range, the groups of fds that persist and grew: new fds are those
+// opened after A, open at B, and (with three or more snapshots) already
+// open in the snapshot before B, so that an fd living less than one
+// interval is churn.
+func (w *Walk) fdLeaks() []FDLeakFinding {
+	b := w.last
+	span := w.span(b.i)
+	minGrowth := w.opts.MinGrowth
+	if minGrowth <= 0 {
+		minGrowth = DefaultMinGrowth
+	}
+	var out []FDLeakFinding
+	for key, pt := range w.procs {
+		if pt.seen != b.i {
+			continue
+		}
+		pb := b.procs[key.PID]
 		newB := map[group]int{}
-		for _, f := range pb.files {
-			if _, ok := openAtA[keyOf(f)]; !ok {
+		for _, r := range pb.runs {
+			for i := range r.files {
+				f := &r.files[i]
+				k := keyOf(f)
+				if _, atA := pt.fdsA[k]; atA {
+					continue
+				}
+				if len(w.heads) >= 3 {
+					if _, before := pt.beforeB[k]; !before {
+						continue
+					}
+				}
 				newB[groupOf(f)]++
 			}
 		}
+		totalB := pb.fds()
 		for g, n := range newB {
-			// Churn (as many closed as opened) is not a leak.
-			if countB[g] <= countA[g] {
+			growth := pt.counts[g] - pt.countsA[g]
+			if min(n, growth) < minGrowth {
 				continue
 			}
 			f := FDLeakFinding{
@@ -75,51 +285,49 @@ func (c *comparison) fdLeaks() []FDLeakFinding {
 				},
 				Kind:        g.kind,
 				Target:      g.target,
-				FDsA:        countA[g],
-				FDsB:        countB[g],
+				FDsA:        pt.countsA[g],
+				FDsB:        pt.counts[g],
 				New:         n,
-				ProcessFDsB: len(pb.files),
+				ProcessFDsA: pt.totalA,
+				ProcessFDsB: totalB,
+				Monotonic:   !pt.dropped[g],
+				Samples:     pt.samples,
 			}
 			f.GrowthPerHour = perHour(f.Growth(), span)
-			f.Monotonic, f.Samples = c.monotonic(key, g)
-			f.Limit, f.LimitUsed = limit(pb.leader, f.ProcessFDsB)
+			f.Evidence = EvidenceHint
+			if f.Monotonic && f.Samples >= 3 {
+				f.Evidence = EvidenceTrend
+			}
+			f.Limit, f.LimitUsed = limit(pb.leader, totalB)
+			f.ExhaustsIn, f.Exhausts = exhausts(f.Limit, pt.totalA, totalB, span)
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-// groupCounts counts the fds of process key by group, once per view.
-func (v *view) groupCounts(key snapshot.ProcessKey) map[group]int {
-	if counts, ok := v.groups[key]; ok {
-		return counts
-	}
-	counts := map[group]int{}
-	if p, ok := v.procs[key]; ok {
-		for _, f := range p.files {
-			counts[groupOf(f)]++
-		}
-	}
-	v.groups[key] = counts
-	return counts
-}
-
-// monotonic reports whether group g of process key never shrank between
-// consecutive snapshots that saw the process, and how many saw it.
-func (c *comparison) monotonic(key snapshot.ProcessKey, g group) (bool, int) {
-	monotonic, samples, last := true, 0, 0
-	for _, v := range c.views {
-		if _, ok := v.procs[key]; !ok {
+// fdSeries returns the fds of each process with findings in every
+// snapshot of the range, in the findings' order.
+func (w *Walk) fdSeries(leaks []FDLeakFinding) []FDSeries {
+	var out []FDSeries
+	done := map[snapshot.ProcessKey]bool{}
+	for _, f := range leaks {
+		key := snapshot.ProcessKey{PID: f.PID, StartTime: w.k.start(f.ProcessStart)}
+		pt := w.procs[key]
+		if done[key] || pt == nil {
 			continue
 		}
-		n := v.groupCounts(key)[g]
-		if samples > 0 && n < last {
-			monotonic = false
+		done[key] = true
+		s := FDSeries{PID: f.PID, Comm: f.Comm, ProcessStart: f.ProcessStart, FDs: make([]int, len(w.heads))}
+		for i := range s.FDs {
+			s.FDs[i] = -1
+			if i < len(pt.fdsPerSnap) {
+				s.FDs[i] = int(pt.fdsPerSnap[i])
+			}
 		}
-		samples++
-		last = n
+		out = append(out, s)
 	}
-	return monotonic, samples
+	return out
 }
 
 func perHour(n int, span time.Duration) float64 {
@@ -140,4 +348,23 @@ func limit(leader *snapshot.Task, fds int) (uint64, float64) {
 		return l, 0
 	}
 	return l, float64(fds) / float64(l)
+}
+
+// exhausts is how long a process with fdsA fds at A and fdsB at B, span
+// later, takes to reach limit if its fds go on growing at that rate; false
+// when it never does (no limit, limit unknown, not growing).
+func exhausts(limit uint64, fdsA, fdsB int, span time.Duration) (time.Duration, bool) {
+	if limit == 0 || limit == snapshot.NoLimit || span <= 0 || fdsB <= fdsA {
+		return 0, false
+	}
+	left := float64(limit) - float64(fdsB)
+	if left <= 0 {
+		return 0, true
+	}
+	perSecond := float64(fdsB-fdsA) / span.Seconds()
+	secs := left / perSecond
+	if secs >= math.MaxInt64/float64(time.Second) {
+		return time.Duration(math.MaxInt64), true
+	}
+	return time.Duration(secs * float64(time.Second)).Round(time.Second), true
 }

@@ -38,19 +38,40 @@ const (
 )
 
 // FDLeakFinding is a group of fds of one process, same kind and target,
-// that has new fds and grew from A to B.
+// whose fds persist and grew from A to B.
 type FDLeakFinding struct {
 	Subject
 	Kind          string  // snapshot.File.Kind(): file, socket, pipe, eventfd, ...
-	Target        string  // path with numeric suffixes collapsed: "socket:[*]"
+	Target        string  // path with numbers collapsed: "socket:[*]", "/data/part*.dat"
 	FDsA, FDsB    int     // fds in the group at A and at B
-	New           int     // fds in the group at B that were not open at A (by fd, dev, inode)
+	New           int     // fds in the group opened after A, open at B and, with 3+ snapshots, in the one before B (by fd, dev, inode)
+	ProcessFDsA   int     // every fd of the process at A
 	ProcessFDsB   int     // every fd of the process at B
 	GrowthPerHour float64 // (FDsB-FDsA) per hour of Span; 0 when Span is 0
 	Monotonic     bool    // the group never shrank between snapshots that saw the process
 	Samples       int     // snapshots of the range that saw the process; 2 means one diff, a hint
+	Evidence      string  // EvidenceHint or EvidenceTrend
 	Limit         uint64  // RLIMIT_NOFILE soft limit at B; snapshot.NoLimit unlimited, 0 unknown
 	LimitUsed     float64 // ProcessFDsB/Limit; 0 when unlimited or unknown
+	// ExhaustsIn is how long, at the rate the process's fds grew from A
+	// to B, until it holds Limit fds; set when Exhausts is (a known
+	// limit, and growing).
+	ExhaustsIn time.Duration
+	Exhausts   bool
+}
+
+// Evidence values: how much a leak finding rests on.
+const (
+	EvidenceHint  = "hint"  // two snapshots, or a count that fell along the way
+	EvidenceTrend = "trend" // monotonic growth over three or more snapshots
+)
+
+// FDSeries is a process's open fds in each snapshot of a range.
+type FDSeries struct {
+	PID          uint32
+	Comm         string
+	ProcessStart uint64
+	FDs          []int // by snapshot, as Report.IDs; -1 where a snapshot lacked the process
 }
 
 // Growth is the group's net growth from A to B.
@@ -89,8 +110,8 @@ const (
 	ClassStuck    Class = "stuck"    // meets the stuck definition
 	ClassKillable Class = "killable" // blocked in every snapshot, killable, switches unchanged
 	ClassBlocked  Class = "blocked"  // blocked at B otherwise
-	ClassRunning  Class = "running"  // R at B
-	ClassIdle     Class = "idle"     // sleeping (S, I), stopped or parked at B
+	ClassRunning  Class = "running"  // R in every snapshot: busy in the kernel
+	ClassIdle     Class = "idle"     // asleep (S) in every snapshot whatever its switches, or any other mix
 )
 
 var classRank = map[Class]int{ClassStuck: 0, ClassKillable: 1, ClassBlocked: 2, ClassRunning: 3, ClassIdle: 4}
@@ -109,9 +130,19 @@ type UnchangedFinding struct {
 	For       time.Duration // unchanged for at least: Span
 }
 
+// sortFDLeaks ranks leaks by urgency: the soonest to run out of fds
+// first, then those without a limit in sight by growth per hour.
 func sortFDLeaks(fs []FDLeakFinding) {
 	slices.SortFunc(fs, func(a, b FDLeakFinding) int {
+		if a.Exhausts != b.Exhausts {
+			if a.Exhausts {
+				return -1
+			}
+			return 1
+		}
 		return cmp.Or(
+			cmp.Compare(a.ExhaustsIn, b.ExhaustsIn),
+			cmp.Compare(b.GrowthPerHour, a.GrowthPerHour),
 			cmp.Compare(b.Growth(), a.Growth()),
 			cmp.Compare(a.PID, b.PID),
 			cmp.Compare(a.ProcessStart, b.ProcessStart),

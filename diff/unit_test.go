@@ -16,8 +16,14 @@ func TestTarget(t *testing.T) {
 		"net:[4026531840]":        "net:[*]",
 		"anon_inode:[eventfd]":    "anon_inode:[eventfd]",
 		"anon_inode:bpf-map":      "anon_inode:bpf-map",
+		"/data/odd:[12]":          "/data/odd:[*]",
+		"/data/out/part17.dat":    "/data/out/part*.dat",
+		"/tmp/x.123":              "/tmp/x.*",
+		"/tmp/x.123 (deleted)":    "/tmp/x.* (deleted)",
+		"/proc/42/stat":           "/proc/42/stat",
 		"/var/log/app.log":        "/var/log/app.log",
-		"/data/odd:[12]":          "/data/odd:[12]",
+		"/a1b22c333":              "/a*b*c*",
+		"/dev/pts/3":              "/dev/pts/*",
 		"/tmp/x (deleted)":        "/tmp/x (deleted)",
 		"socket:[]":               "socket:[]",
 		"socket:[12a]":            "socket:[12a]",
@@ -56,7 +62,7 @@ func TestCountAndEmpty(t *testing.T) {
 	if r.Empty() {
 		t.Error("Empty() with findings")
 	}
-	if r := Compare(pidReuseScenario(), Options{Only: []Kind{Stuck}}); !r.Empty() || len(r.Restarts) != 2 {
+	if r := Compare(restartsScenario(), Options{Only: []Kind{Stuck}}); !r.Empty() || len(r.Restarts) != 2 {
 		t.Errorf("restarts only: Empty() = %v with %d restarts, want true with 2", r.Empty(), len(r.Restarts))
 	}
 }
@@ -115,7 +121,7 @@ func TestSeveralReboots(t *testing.T) {
 // filter, a race) does not break the trend, and is not a sample.
 func TestMonotonicSkipsAbsence(t *testing.T) {
 	var snaps []*snapshot.Snapshot
-	for i, n := range []int{2, -1, 3, 3} {
+	for i, n := range []int{2, -1, 6, 6} {
 		b := newSnap(uint64(i+1), time.Duration(i)*15*time.Minute)
 		b.task(thread(1, 1, "init", stS, 0, 0), epollStack)
 		if n >= 0 {
@@ -131,8 +137,8 @@ func TestMonotonicSkipsAbsence(t *testing.T) {
 		t.Fatalf("FDLeaks = %+v, want one", r.FDLeaks)
 	}
 	f := r.FDLeaks[0]
-	if !f.Monotonic || f.Samples != 3 || f.GrowthPerHour != 4.0/3 {
-		t.Errorf("Monotonic %v Samples %d GrowthPerHour %v, want true 3 1.333", f.Monotonic, f.Samples, f.GrowthPerHour)
+	if !f.Monotonic || f.Samples != 3 || f.GrowthPerHour != 4.0/0.75 || f.Evidence != EvidenceTrend {
+		t.Errorf("Monotonic %v Samples %d GrowthPerHour %v Evidence %s, want true 3 5.333 trend", f.Monotonic, f.Samples, f.GrowthPerHour, f.Evidence)
 	}
 }
 
@@ -162,9 +168,9 @@ func TestSpanZero(t *testing.T) {
 	a, b := newSnap(1, 0), newSnap(2, 0)
 	a.task(thread(100, 100, "app", stS, sec(10), 1), epollStack)
 	b.task(thread(100, 100, "app", stS, sec(10), 2), epollStack)
-	b.files(100, socketFD(3, 1000))
+	b.files(100, socketFD(3, 1000), socketFD(4, 1001), socketFD(5, 1002))
 	r := Compare([]*snapshot.Snapshot{a.build(), b.build()}, Options{})
-	if len(r.FDLeaks) != 1 || r.FDLeaks[0].GrowthPerHour != 0 {
-		t.Errorf("FDLeaks = %+v, want one with GrowthPerHour 0", r.FDLeaks)
+	if len(r.FDLeaks) != 1 || r.FDLeaks[0].GrowthPerHour != 0 || r.FDLeaks[0].Exhausts {
+		t.Errorf("FDLeaks = %+v, want one with GrowthPerHour 0 and no exhausts_in", r.FDLeaks)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/itersnap/itersnap/diff"
 )
@@ -21,12 +22,12 @@ func TestHeadersAsDocumented(t *testing.T) {
 		header []string
 		doc    string // as the README's "CSV columns" section spells it
 	}{
-		{"list", Names(SnapshotColumns), "`list`: `id,time,host,kernel,collector,threads,processes,fds,label,duration,filter`"},
+		{"list", Names(SnapshotColumns), "`list`: `id,time,host,kernel,collector,threads,processes,fds,label,duration,filter,partial`"},
 		{"show --tasks", Names(TaskColumns), "`show --tasks` (the default): `snapshot,pid,tid,comm,state,stack`"},
 		{"show --stacks", Names(StackColumns), "`show --stacks`: `snapshot,threads,states,comms,stack`"},
 		{"show --fds", Names(FDColumns), "`show --fds`: `snapshot,pid,comm,fd,kind,path`"},
 		{"forget", Names(ForgetColumns), "`forget`: `snapshot,time,action,reasons`"},
-		{"diff", Names(FindingColumns), "`finding,pid,tid,comm` first, then\n`snapshot_a,snapshot_b,state,killable,blocked_for,class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,samples,process_fds,limit,limit_used,switches_a,switches_b,stack`"},
+		{"diff", Names(FindingColumns), "`finding,pid,tid,comm` first, then\n`snapshot_a,snapshot_b,state,killable,blocked_for,class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,samples,process_fds,limit,limit_used,switches_a,switches_b,stack,evidence,exhausts_in`"},
 	} {
 		if !bytes.Contains(readme, []byte(tc.doc)) {
 			t.Errorf("README does not document %s as %q", tc.what, tc.doc)
@@ -46,7 +47,8 @@ func TestHeadersAsDocumented(t *testing.T) {
 // fills, and the CSV has every column of every kind's table.
 func TestKindColumnsAreFilled(t *testing.T) {
 	r := &diff.Report{A: 1, B: 2, IDs: []uint64{1, 2},
-		FDLeaks:      []diff.FDLeakFinding{{Subject: diff.Subject{PID: 1, Comm: "a"}, Kind: "socket", Target: "socket:[*]", FDsA: 1, FDsB: 3, Limit: 1024}},
+		FDLeaks: []diff.FDLeakFinding{{Subject: diff.Subject{PID: 1, Comm: "a"}, Kind: "socket", Target: "socket:[*]", FDsA: 1, FDsB: 3, Limit: 1024,
+			Evidence: diff.EvidenceTrend, Exhausts: true, ExhaustsIn: 7800 * time.Second}},
 		NewlyBlocked: []diff.BlockedFinding{{Subject: diff.Subject{PID: 2, TID: 2, Comm: "b"}, State: "D", Killable: "no", Stack: "x;y"}},
 		Stuck:        []diff.StuckFinding{{Subject: diff.Subject{PID: 3, TID: 3, Comm: "c"}, State: "D", Killable: "no", Stack: "x;y"}},
 		Unchanged:    []diff.UnchangedFinding{{Subject: diff.Subject{PID: 4, TID: 4, Comm: "d"}, Class: diff.ClassStuck, State: "D", Killable: "no", Stack: "x;y"}},

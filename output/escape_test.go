@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -190,6 +191,10 @@ func TestValueFormats(t *testing.T) {
 		{Bool(true), "true", "true", "true"},
 		{Seconds(3600_400_400_000), "1h0m0s", "3600.4", "3600.4"},
 		{Seconds(12_345_678), "0s", "0.012", "0.012"},
+		{ETA(7830 * time.Second), "2h11m", "7830", "7830"},
+		{ETA(3*24*time.Hour + 4*time.Hour + 20*time.Minute), "3d4h", "274800", "274800"},
+		{ETA(250 * time.Second), "4m10s", "250", "250"},
+		{ETA(45 * time.Second), "45s", "45", "45"},
 	} {
 		var tb, cb, jb bytes.Buffer
 		WriteRecords(&tb, cols, []Value{tc.v}, Options{Format: Table})

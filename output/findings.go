@@ -162,6 +162,13 @@ var (
 		}
 		return None()
 	}}
+	colEvidence   = leakColumn("evidence", Whole, func(l *diff.FDLeakFinding) Value { return Text(l.Evidence) })
+	colExhaustsIn = leakColumn("exhausts_in", Whole, func(l *diff.FDLeakFinding) Value {
+		if !l.Exhausts {
+			return None() // unlimited, unknown, or not growing
+		}
+		return ETA(l.ExhaustsIn)
+	})
 	colStack = Column[Finding]{"stack", KeepTail, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
@@ -183,12 +190,16 @@ var FindingColumns = []Column[Finding]{
 	colState, colKillable, colBlockedFor, colClass,
 	colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowth, colGrowthPerHour, colMonotonic,
 	colSamples, colProcessFDs, colLimit, colLimitUsed, colSwitchesA, colSwitchesB, colStack,
+	colEvidence, colExhaustsIn,
 }
 
 // KindColumns are the columns a table of one kind of finding shows: only
 // those the kind fills.
 var KindColumns = map[diff.Kind][]Column[Finding]{
-	diff.FDLeak:         {colPID, colComm, colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowthPerHour, colMonotonic, colSamples, colProcessFDs, colLimit, colLimitUsed},
+	// fd_leak's table leaves monotonic, samples and limit_used to CSV and
+	// JSON: evidence and exhausts_in say the same for people, and the
+	// table fits 120 columns.
+	diff.FDLeak:         {colPID, colComm, colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowthPerHour, colProcessFDs, colLimit, colEvidence, colExhaustsIn},
 	diff.NewlyBlocked:   {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colStack},
 	diff.Stuck:          {colPID, colTID, colComm, colState, colKillable, colBlockedFor, colSwitchesB, colStack},
 	diff.UnchangedStack: {colPID, colTID, colComm, colClass, colState, colKillable, colSwitchesA, colSwitchesB, colStack},

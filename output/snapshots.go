@@ -26,6 +26,7 @@ var SnapshotColumns = []Column[*snapshot.Snapshot]{
 		return Float(s.Meta.Duration.Round(time.Millisecond).Seconds())
 	}},
 	{"filter", KeepHead, func(s *snapshot.Snapshot) Value { return Text(FilterString(s.Meta.Filter)) }},
+	{"partial", Whole, func(s *snapshot.Snapshot) Value { return Bool(s.Meta.Partial != "") }},
 }
 
 // FilterString renders a take's filter as the flags that set it.

@@ -13,9 +13,10 @@ import (
 // KindCount is one line of a diff's summary: a kind of finding, how many,
 // and the worst (or an example), escaped for a table.
 type KindCount struct {
-	Kind  diff.Kind
-	Count int
-	Worst string
+	Kind    diff.Kind
+	Count   int
+	Counted string // how the count reads: "2", or for fd_leak "3 processes (4 groups)"
+	Worst   string
 }
 
 // Summary is what a person reads first, in the table and in the report:
@@ -34,7 +35,14 @@ func Summarize(r *diff.Report, opts diff.Options) Summary {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, k) {
 			continue
 		}
-		s.Counts = append(s.Counts, KindCount{k, r.Count(k), worst(r, k)})
+		c := KindCount{Kind: k, Count: r.Count(k), Counted: fmt.Sprint(r.Count(k)), Worst: worst(r, k)}
+		if k == diff.FDLeak && c.Count > 0 {
+			// One leak may be several groups (a socket leak, and a
+			// log reopened): people count processes.
+			n := r.LeakingProcesses()
+			c.Counted = fmt.Sprintf("%d process%s (%d group%s)", n, pluralES(n), c.Count, plural(c.Count))
+		}
+		s.Counts = append(s.Counts, c)
 	}
 	for _, x := range r.Restarts {
 		if x.OldPID == x.PID {
@@ -57,9 +65,13 @@ func worst(r *diff.Report, k diff.Kind) string {
 	switch {
 	case k == diff.FDLeak && len(r.FDLeaks) > 0:
 		f := r.FDLeaks[0]
-		s := fmt.Sprintf("worst: pid %d %s %s %d → %d (%+.0f/h", f.PID, Escape(f.Comm), Escape(f.Target), f.FDsA, f.FDsB, f.GrowthPerHour)
-		if f.Monotonic && f.Samples > 2 {
-			s += fmt.Sprintf(", monotonic over %d snapshots", f.Samples)
+		s := fmt.Sprintf("worst: pid %d %s %s %d → %d", f.PID, Escape(f.Comm), Escape(f.Target), f.FDsA, f.FDsB)
+		if f.Exhausts {
+			s += fmt.Sprintf(", runs out of fds in ~%s", ShortDuration(f.ExhaustsIn))
+		}
+		s += fmt.Sprintf(" (%+.0f/h", f.GrowthPerHour)
+		if f.Evidence == diff.EvidenceTrend {
+			s += fmt.Sprintf(", trend over %d snapshots", f.Samples)
 		}
 		if f.LimitUsed > 0 {
 			s += fmt.Sprintf(", %.0f%% of RLIMIT_NOFILE %d", f.LimitUsed*100, f.Limit)
@@ -108,7 +120,7 @@ func WriteDiffTable(w io.Writer, r *diff.Report, opts diff.Options, width int) e
 	fmt.Fprintln(&b)
 	s := Summarize(r, opts)
 	for _, c := range s.Counts {
-		fmt.Fprintln(&b, strings.TrimRight(fmt.Sprintf("  %-16s %4d  %s", c.Kind, c.Count, c.Worst), " "))
+		fmt.Fprintln(&b, strings.TrimRight(fmt.Sprintf("  %-16s %4s  %s", c.Kind, c.Counted, c.Worst), " "))
 	}
 	for _, l := range s.Lines {
 		fmt.Fprintf(&b, "  %s\n", l)
@@ -136,4 +148,11 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+func pluralES(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "es"
 }

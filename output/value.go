@@ -17,6 +17,7 @@ const (
 	kindFloat               //
 	kindBool                //
 	kindSeconds             // a duration
+	kindETA                 // a time to come: a duration a person plans by
 	kindTime                // a point in time
 )
 
@@ -30,6 +31,7 @@ const (
 //	float     2 decimals            shortest             number
 //	bool      true/false            true/false           true/false
 //	seconds   1h2m3s (whole s)      seconds (ms)         seconds (ms)
+//	eta       2h10m (two units)     seconds (ms)         seconds (ms)
 //	time      2006-01-02 15:04:05   RFC 3339 (ns)        RFC 3339 (ns) string
 type Value struct {
 	kind kind
@@ -68,6 +70,27 @@ func Bool(b bool) Value {
 // Seconds is a duration: seconds for machines, 1h2m3s for people.
 func Seconds(d time.Duration) Value { return Value{kind: kindSeconds, i: int64(d)} }
 
+// ETA is a time to come (until fds run out, say): seconds for machines,
+// its two largest units for people ("3d4h", "2h10m", "4m10s").
+func ETA(d time.Duration) Value { return Value{kind: kindETA, i: int64(d)} }
+
+// ShortDuration renders d in its two largest units, as a table shows an
+// ETA: "3d4h", "2h10m", "4m10s", "45s".
+func ShortDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d >= 48*time.Hour:
+		d = d.Round(time.Hour)
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d" + strconv.FormatInt(int64(d%(24*time.Hour)/time.Hour), 10) + "h"
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h" + strconv.FormatInt(int64(d%time.Hour/time.Minute), 10) + "m"
+	case d >= time.Minute:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m" + strconv.FormatInt(int64(d%time.Minute/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
+
 // Time is a point in time, in its own location.
 func Time(t time.Time) Value { return Value{kind: kindTime, t: t} }
 
@@ -85,6 +108,8 @@ func (v Value) table() string {
 		return strconv.FormatFloat(v.f, 'f', 2, 64)
 	case kindSeconds:
 		return time.Duration(v.i).Round(time.Second).String()
+	case kindETA:
+		return ShortDuration(time.Duration(v.i))
 	case kindTime:
 		return v.t.Format(time.DateTime)
 	}
@@ -106,7 +131,7 @@ func (v Value) plain() string {
 		return strconv.FormatFloat(v.f, 'f', -1, 64)
 	case kindBool:
 		return strconv.FormatBool(v.u != 0)
-	case kindSeconds:
+	case kindSeconds, kindETA:
 		return strconv.FormatFloat(time.Duration(v.i).Round(time.Millisecond).Seconds(), 'f', -1, 64)
 	case kindTime:
 		return v.t.Format(time.RFC3339Nano) // as encoding/json writes it

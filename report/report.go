@@ -33,8 +33,11 @@ const MaxRows = 500
 
 // Input is what a report shows.
 type Input struct {
-	// Snapshots is the range in ID order: A first, B last.
-	Snapshots []*snapshot.Snapshot
+	// Heads is the range in ID order, A first, B last: the snapshots'
+	// metadata.
+	Heads []diff.Head
+	// B is the last snapshot, whole: the flame graph draws its threads.
+	B *snapshot.Snapshot
 	// Diff is their comparison, made with Options.
 	Diff    *diff.Report
 	Options diff.Options
@@ -69,7 +72,12 @@ type Layout struct {
 // Build lays out the tables of in.
 func Build(in Input) (Layout, error) {
 	var l Layout
-	l.Snapshots = tableOf(output.Build(output.SnapshotColumns, in.Snapshots))
+	// The list's columns read only ID and Meta.
+	listed := make([]*snapshot.Snapshot, len(in.Heads))
+	for i, h := range in.Heads {
+		listed[i] = &snapshot.Snapshot{ID: h.ID, Meta: h.Meta}
+	}
+	l.Snapshots = tableOf(output.Build(output.SnapshotColumns, listed))
 	l.Summary = output.Summarize(in.Diff, in.Options)
 	all := output.Findings(in.Diff)
 	for _, k := range diff.AllKinds {
@@ -133,7 +141,7 @@ type cellView struct{ Class, Text string }
 
 // Render writes the report for in as one HTML page.
 func Render(w io.Writer, in Input) error {
-	if len(in.Snapshots) == 0 || in.Diff == nil {
+	if len(in.Heads) == 0 || in.B == nil || in.Diff == nil {
 		return fmt.Errorf("report: no snapshots")
 	}
 	l, err := Build(in)
@@ -145,26 +153,26 @@ func Render(w io.Writer, in Input) error {
 
 // render writes the page of in laid out as l.
 func render(w io.Writer, in Input, l Layout) error {
-	a, b := in.Snapshots[0], in.Snapshots[len(in.Snapshots)-1]
+	a, b := in.Heads[0], in.Heads[len(in.Heads)-1]
 	notes := make([]string, len(in.Diff.Notes))
 	for i, n := range in.Diff.Notes {
 		notes[i] = output.Escape(n)
 	}
 	p := page{
-		Hosts:        distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Hostname }),
-		Kernels:      distinct(in.Snapshots, func(s *snapshot.Snapshot) string { return s.Meta.Kernel }),
+		Hosts:        distinct(in.Heads, func(h diff.Head) string { return h.Meta.Hostname }),
+		Kernels:      distinct(in.Heads, func(h diff.Head) string { return h.Meta.Kernel }),
 		From:         a.Meta.Time.Local().Format(time.DateTime),
 		To:           b.Meta.Time.Local().Format(time.DateTime),
 		Zone:         b.Meta.Time.Local().Format("MST"),
-		Count:        len(in.Snapshots),
+		Count:        len(in.Heads),
 		Span:         b.Meta.Time.Sub(a.Meta.Time).Round(time.Second).String(),
 		A:            a.ID,
 		B:            b.ID,
 		Summary:      l.Summary.Counts,
 		SummaryLines: l.Summary.Lines,
 		Notes:        notes,
-		Flame:        buildFlame(b, in.Diff.Stuck),
-		Chart:        buildChart(in.Snapshots, in.Diff.FDLeaks),
+		Flame:        buildFlame(in.B, in.Diff.Stuck),
+		Chart:        buildChart(in.Heads, in.Diff.FDSeries),
 		CSS:          template.CSS(styleCSS),
 		JS:           template.JS(flameJS),
 	}
@@ -224,9 +232,9 @@ func columnClass(column string) string {
 }
 
 // distinct joins the different values of one field across snapshots.
-func distinct(snaps []*snapshot.Snapshot, field func(*snapshot.Snapshot) string) string {
+func distinct(heads []diff.Head, field func(diff.Head) string) string {
 	var out []string
-	for _, s := range snaps {
+	for _, s := range heads {
 		if v := output.Escape(field(s)); !slices.Contains(out, v) {
 			out = append(out, v)
 		}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,25 +122,18 @@ func TestLabel(t *testing.T) {
 	}
 }
 
-// TestChart: one line per leaking process over every snapshot that saw
-// it, matched by pid and start time: a new process with the same pid is
-// not drawn as the old one.
+// TestChart: one line per leaking process, from the counts diff's walk
+// made, over every snapshot that had it, in the findings' order, at most
+// maxSuspects.
 func TestChart(t *testing.T) {
-	var snaps []*snapshot.Snapshot
+	var heads []diff.Head
 	for i := range 3 {
 		s := host(1)
-		s.ID = uint64(i + 1)
-		s.Meta.Time = s.Meta.Time.Add(time.Duration(i) * time.Hour)
-		if i == 1 {
-			s.Tasks[0].StartTime = 999e9 // pid 100 was another process then
-		}
-		for fd := range 10 * (i + 1) {
-			s.Files = append(s.Files, snapshot.File{PID: 100, FD: uint32(fd)})
-		}
-		snaps = append(snaps, s)
+		heads = append(heads, diff.Head{ID: uint64(i + 1), Meta: s.Meta})
+		heads[i].Meta.Time = s.Meta.Time.Add(time.Duration(i) * time.Hour)
 	}
-	leak := diff.FDLeakFinding{Subject: diff.Subject{PID: 100, Comm: "nginx", ProcessStart: 5}}
-	c := buildChart(snaps, []diff.FDLeakFinding{leak, leak})
+	series := []diff.FDSeries{{PID: 100, Comm: "nginx", FDs: []int{10, -1, 30}}}
+	c := buildChart(heads, series)
 	if len(c.Series) != 1 {
 		t.Fatalf("%d series for one process", len(c.Series))
 	}
@@ -157,8 +151,12 @@ func TestChart(t *testing.T) {
 	if len(c.YTicks) != 5 || c.YTicks[4].Label != "40" || len(c.XTicks) != 3 {
 		t.Errorf("ticks x %v y %v", c.XTicks, c.YTicks)
 	}
-	if c := buildChart(snaps, nil); len(c.Series) != 0 {
+	if c := buildChart(heads, nil); len(c.Series) != 0 {
 		t.Errorf("a chart without leaks")
+	}
+	many := slices.Repeat(series, maxSuspects+2)
+	if c := buildChart(heads, many); len(c.Series) != maxSuspects {
+		t.Errorf("%d series, want at most %d", len(c.Series), maxSuspects)
 	}
 }
 
@@ -178,7 +176,7 @@ func TestRender(t *testing.T) {
 	for i := range MaxRows + 3 {
 		r.Stuck = append(r.Stuck, diff.StuckFinding{Subject: diff.Subject{PID: 7, TID: uint32(i), Comm: "<script>"}, State: "D", Killable: "no"})
 	}
-	in := Input{Snapshots: []*snapshot.Snapshot{a, b}, Diff: r}
+	in := Input{Heads: []diff.Head{{ID: a.ID, Meta: a.Meta}, {ID: b.ID, Meta: b.Meta}}, B: b, Diff: r}
 	var buf bytes.Buffer
 	if err := Render(&buf, in); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,11 @@ type Meta struct {
 	Label     string        // free text from `take --label`
 	Duration  time.Duration // load + collect + symbolize, before the commit
 	Notes     []string      // what the collector could not record, one line each
+	// Partial says what the collector could not read for lack of
+	// privilege, e.g. "no stacks for 2,150 of 2,156 threads, fds of 3 of
+	// 110 processes" (procfs run as a user other than root); empty when
+	// the snapshot holds everything the filter kept.
+	Partial string `json:",omitempty"`
 
 	// Counts, filled by Finish, so that listing needs no records.
 	Threads   int

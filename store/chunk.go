@@ -208,17 +208,17 @@ func latestChunks(tx *bolt.Tx) (map[chunkKey]storedChunk, error) {
 	}
 	r, err := decodeRecordHead(v)
 	if err != nil {
-		return nil, fmt.Errorf("latest record: %w", err)
+		return nil, corruptValue{fmt.Errorf("latest record: %w", err)}
 	}
 	chunks := tx.Bucket(bucketChunks)
 	for _, id := range r.chunkIDs {
 		cv := chunks.Get(idKey(id))
 		if cv == nil {
-			return nil, fmt.Errorf("latest record: chunk %d is missing", id)
+			return nil, corruptValue{fmt.Errorf("latest record: chunk %d is missing", id)}
 		}
 		h, err := decodeChunkHead(cv)
 		if err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", id, err)
+			return nil, corruptValue{fmt.Errorf("chunk %d: %w", id, err)}
 		}
 		out[h.key] = storedChunk{id, h}
 	}
@@ -247,7 +247,7 @@ func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, er
 		if old, ok := latest[c.key]; ok && len(old.base) == len(c.doing) {
 			oldBody, err := u.unpack(old.body)
 			if err != nil {
-				return nil, nil, fmt.Errorf("chunk %d: %w", old.id, err)
+				return nil, nil, corruptValue{fmt.Errorf("chunk %d: %w", old.id, err)}
 			}
 			if bytes.Equal(oldBody, body) {
 				ids[i], bases[i] = old.id, old.base

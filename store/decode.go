@@ -76,20 +76,28 @@ type lookupFunc func(bucket []byte, id uint64) []byte
 // the stacks and chunks they refer to. Task.Stack indexes the returned
 // Stacks, in the order the tasks first use them.
 func decodeSnapshot(id uint64, metaValue, recordValue []byte, lookup lookupFunc) (*snapshot.Snapshot, error) {
+	s, _, err := decodeSnapshotCached(id, metaValue, recordValue, lookup, nil)
+	return s, err
+}
+
+// decodeSnapshotCached is decodeSnapshot with a cache (see Walk), which
+// also returns where each fd chunk's fds are.
+func decodeSnapshotCached(id uint64, metaValue, recordValue []byte, lookup lookupFunc, cache *decodeCache) (*snapshot.Snapshot, []FileRun, error) {
 	meta, err := decodeMeta(metaValue)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &snapshot.Snapshot{ID: id, Meta: meta}
+	var runs []FileRun
 	if len(recordValue) > 0 && recordValue[0] == encRecordV1 {
 		err = decodeRecordV1(recordValue, s, lookup)
 	} else {
-		err = decodeRecord(recordValue, s, lookup)
+		runs, err = decodeRecordCached(recordValue, s, lookup, cache)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s, nil
+	return s, runs, nil
 }
 
 // stackLoader reads each stack a snapshot uses once, and numbers them for
@@ -98,14 +106,15 @@ type stackLoader struct {
 	lookup lookupFunc
 	index  map[uint64]int32
 	stacks []snapshot.Stack
+	frames map[uint64]snapshot.Stack // stacks decoded before, by ID; may be nil
 }
 
 func (l *stackLoader) load(id uint64) (int32, error) {
 	if i, ok := l.index[id]; ok {
 		return i, nil
 	}
-	var st snapshot.Stack
-	if id != 0 { // an empty stack
+	st, cached := l.frames[id]
+	if id != 0 && !cached { // 0 is an empty stack
 		v := l.lookup(bucketStacks, id)
 		if v == nil {
 			return 0, fmt.Errorf("stack %d is missing", id)
@@ -113,6 +122,9 @@ func (l *stackLoader) load(id uint64) (int32, error) {
 		var err error
 		if st, err = decodeFrames(v); err != nil {
 			return 0, fmt.Errorf("stack %d: %w", id, err)
+		}
+		if l.frames != nil {
+			l.frames[id] = st
 		}
 	}
 	i := int32(len(l.stacks))

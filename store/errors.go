@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // storeError is one line for the user (the command line prints it as is)
 // that errors.Is matches against its kind, one of the package's sentinels,
@@ -10,6 +13,7 @@ type storeError struct {
 	msg   string
 	kind  error
 	cause error
+	path  string // the database path the error is about, if any (DBPath)
 }
 
 func (e *storeError) Error() string { return e.msg }
@@ -24,4 +28,18 @@ func (e *storeError) Unwrap() []error {
 // newError formats msg and wraps kind and cause (which may be nil).
 func newError(kind, cause error, format string, args ...any) error {
 	return &storeError{msg: fmt.Sprintf(format, args...), kind: kind, cause: cause}
+}
+
+// newCorrupt is newError for a damaged file: ErrUnreadable and ErrCorrupt.
+func newCorrupt(cause error, format string, args ...any) error {
+	return &storeError{msg: fmt.Sprintf(format, args...), kind: ErrUnreadable, cause: errors.Join(ErrCorrupt, cause)}
+}
+
+// atPath sets the path err is about, when err is a *storeError.
+func atPath(err error, path string) error {
+	var se *storeError
+	if errors.As(err, &se) && se.path == "" {
+		se.path = path
+	}
+	return err
 }

@@ -20,23 +20,10 @@ type Entry struct {
 func (db *DB) Get(id uint64) (*snapshot.Snapshot, error) {
 	var s *snapshot.Snapshot
 	err := db.view(func(tx *bolt.Tx) error {
-		metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
-		if metas == nil {
-			return notFound(tx, id)
+		metaValue, recordValue, err := db.snapshotValues(tx, id)
+		if err != nil {
+			return err
 		}
-		key := idKey(id)
-		metaValue := metas.Get(key)
-		if metaValue == nil {
-			return notFound(tx, id)
-		}
-		var recordValue []byte
-		if records != nil {
-			recordValue = getRecord(records, id)
-		}
-		if recordValue == nil {
-			return db.corrupt(fmt.Errorf("snapshot %d has metadata but no record", id))
-		}
-		var err error
 		if s, err = decodeSnapshot(id, metaValue, recordValue, txLookup(tx)); err != nil {
 			return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
 		}
@@ -46,6 +33,25 @@ func (db *DB) Get(id uint64) (*snapshot.Snapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// snapshotValues returns snapshot id's metadata and record values, valid
+// for tx's life.
+func (db *DB) snapshotValues(tx *bolt.Tx, id uint64) (metaValue, recordValue []byte, err error) {
+	metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
+	if metas != nil {
+		metaValue = metas.Get(idKey(id))
+	}
+	if metaValue == nil {
+		return nil, nil, notFound(tx, id)
+	}
+	if records != nil {
+		recordValue = getRecord(records, id)
+	}
+	if recordValue == nil {
+		return nil, nil, db.corrupt(fmt.Errorf("snapshot %d has metadata but no record", id))
+	}
+	return metaValue, recordValue, nil
 }
 
 // txLookup reads stacks and chunks from tx's buckets.
@@ -100,5 +106,5 @@ func (db *DB) corrupt(err error) error {
 	if errors.Is(err, errNewerEncoding) {
 		return newError(ErrUnreadable, err, "database %s: %v", db.path, err)
 	}
-	return newError(ErrUnreadable, err, "database %s is corrupt: %v", db.path, err)
+	return newCorrupt(err, "database %s is corrupt: %v", db.path, err)
 }

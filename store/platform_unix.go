@@ -43,3 +43,18 @@ func ownerUID(info fs.FileInfo) (uint32, bool) {
 	}
 	return st.Uid, true
 }
+
+// mapFile maps size bytes of f read-only, for the page walk (pages.go):
+// reading a page header through the mapping costs no system call. It is a
+// []byte, so a read past its end is a bounds check, not a fault; a file
+// cut short while mapped faults, which the caller's view recovers.
+func mapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
+	if size <= 0 || int64(int(size)) != size {
+		return nil, nil, errors.New("cannot map the file")
+	}
+	data, err = syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() { _ = syscall.Munmap(data) }, nil
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"time"
@@ -17,3 +18,8 @@ func (o *opener) lock(*os.File, time.Time) error { return nil }
 // ownerUID: Windows files have no uid; symlinks there need privileges to
 // make, and itersnap does not take snapshots there.
 func ownerUID(fs.FileInfo) (uint32, bool) { return 0, false }
+
+// mapFile: the page walk reads the file with ReadAt on Windows.
+func mapFile(*os.File, int64) ([]byte, func(), error) {
+	return nil, nil, errors.New("not mapped on windows")
+}

@@ -22,10 +22,17 @@ func (db *DB) Put(s *snapshot.Snapshot) (uint64, error) {
 	})
 	if err != nil {
 		var se *storeError
-		if errors.As(err, &se) {
+		var bad corruptValue
+		switch {
+		case errors.As(err, &se):
 			return 0, err
+		case errors.As(err, &bad):
+			// What the new snapshot builds on does not decode.
+			return 0, db.corrupt(bad.err)
 		}
-		return 0, fmt.Errorf("store a snapshot in %s: %w", db.path, err)
+		// bbolt's write errors name the file already ("write F: no
+		// space left on device"): name it once.
+		return 0, fmt.Errorf("cannot store the snapshot in %s: %w", db.path, pathErr(err))
 	}
 	s.ID = id
 	return id, nil
@@ -97,7 +104,7 @@ func internStacks(tx *bolt.Tx, stacks []snapshot.Stack) ([]uint64, error) {
 		if v := byHash.Get(hash[:]); v != nil {
 			id, err := decodeID(v)
 			if err != nil {
-				return nil, fmt.Errorf("stack index: %w", err)
+				return nil, corruptValue{fmt.Errorf("stack index: %w", err)}
 			}
 			ids[i] = id
 			continue
@@ -132,3 +139,10 @@ func keyID(k []byte) (uint64, bool) {
 	}
 	return binary.BigEndian.Uint64(k), true
 }
+
+// corruptValue marks a stored value that put could not decode: the
+// database is corrupt, not the write failed.
+type corruptValue struct{ err error }
+
+func (e corruptValue) Error() string { return e.err.Error() }
+func (e corruptValue) Unwrap() error { return e.err }

@@ -89,32 +89,38 @@ func decodeRecordHead(v []byte) (recordHead, error) {
 // decodeRecord fills s's records from a version 2 record and the chunks
 // and stacks it refers to.
 func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
+	_, err := decodeRecordCached(v, s, lookup, nil)
+	return err
+}
+
+// decodeRecordCached is decodeRecord that, with a cache, takes the chunks
+// and stacks the cache holds from it instead of decoding them again, and
+// leaves in it those of s. It returns where each fd chunk's fds are in
+// s.Files.
+func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache *decodeCache) ([]FileRun, error) {
 	r, err := decodeRecordHead(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var u, uc unpacker
 	columns, err := uc.unpack(r.columns)
 	if err != nil {
-		return fmt.Errorf("thread columns: %w", err)
+		return nil, fmt.Errorf("thread columns: %w", err)
 	}
 	// The columns follow the table's order: the threads of each chunk,
 	// chunk by chunk.
 	chunks := make([]chunk, len(r.chunkIDs))
-	threads := 0
+	threads, files := 0, 0
 	for i, id := range r.chunkIDs {
-		cv := lookup(bucketChunks, id)
-		if cv == nil {
-			return fmt.Errorf("chunk %d is missing", id)
-		}
-		if chunks[i], err = decodeChunk(cv, &u); err != nil {
-			return fmt.Errorf("chunk %d: %w", id, err)
+		if chunks[i], err = cache.chunk(id, lookup, &u); err != nil {
+			return nil, err
 		}
 		threads += len(chunks[i].tasks)
+		files += len(chunks[i].files)
 	}
 	d := decoder{buf: columns}
 	if n := d.count(); n != threads && d.err == nil {
-		return fmt.Errorf("%d thread states for %d threads", n, threads)
+		return nil, fmt.Errorf("%d thread states for %d threads", n, threads)
 	}
 	// What each thread is doing is its chunk's base plus the record's
 	// difference, one column after the other.
@@ -130,31 +136,47 @@ func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 		}
 	}
 	if err := d.done(); err != nil {
-		return fmt.Errorf("thread columns: %w", err)
+		return nil, fmt.Errorf("thread columns: %w", err)
 	}
 
 	// Back in pid order. Stacks are numbered in the order tasks use them.
-	slices.SortStableFunc(chunks, func(a, b chunk) int { return a.key.compare(b.key) })
+	order := make([]int, len(chunks))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return chunks[a].key.compare(chunks[b].key) })
 	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
-	for _, c := range chunks {
-		for j := range c.tasks {
-			t, now := &c.tasks[j], c.doing[j]
+	if cache != nil {
+		stacks.frames = cache.stacks
+		s.Tasks, s.Files = cache.tasks, cache.files
+	}
+	s.Tasks = slices.Grow(s.Tasks, threads)
+	s.Files = slices.Grow(s.Files, files)
+	var runs []FileRun
+	for _, i := range order {
+		c := chunks[i]
+		for j, t := range c.tasks {
+			now := c.doing[j]
 			t.State, t.Switches, t.Stack = now.state, now.switches, -1
 			ref := now.stack
 			if ref != 0 {
 				// Retention keeps the stacks the table lists: one
 				// outside it may be gone, or reused.
 				if _, listed := slices.BinarySearch(r.stackIDs, ref-1); !listed {
-					return fmt.Errorf("thread %d: stack %d is not in the record's table", t.TID, ref-1)
+					return nil, fmt.Errorf("thread %d: stack %d is not in the record's table", t.TID, ref-1)
 				}
 				if t.Stack, err = stacks.load(ref - 1); err != nil {
-					return err
+					return nil, err
 				}
 			}
-			s.Tasks = append(s.Tasks, *t)
+			s.Tasks = append(s.Tasks, t)
 		}
-		s.Files = append(s.Files, c.files...)
+		if len(c.files) > 0 {
+			runs = append(runs, FileRun{ChunkID: r.chunkIDs[i], Start: len(s.Files), End: len(s.Files) + len(c.files)})
+			s.Files = append(s.Files, c.files...)
+		}
 	}
 	s.Stacks = stacks.stacks
-	return nil
+	cache.keep()
+	return runs, nil
 }

@@ -14,6 +14,9 @@ import (
 // latest~0 is latest.
 func (db *DB) Resolve(ref string) (uint64, error) {
 	id, back, isLatest, ok := parseRef(ref)
+	if !ok && allDigits(ref) && ref != "0" && strings.Trim(ref, "0") != "" {
+		return 0, newError(ErrBadRef, nil, "%s is not a snapshot ID: IDs are below 2^64", ref)
+	}
 	if !ok {
 		return 0, newError(ErrBadRef, nil, "bad snapshot reference %q: want an ID (1, 2, ...), latest or latest~N", ref)
 	}
@@ -53,8 +56,9 @@ func (db *DB) Resolve(ref string) (uint64, error) {
 }
 
 // parseRef checks a reference's syntax: digits only (no sign, no spaces), an
-// ID of at least 1. An all-digit N or ID too large for uint64 is well formed
-// and simply not in the database.
+// ID of at least 1 that fits in a uint64 (NextSequence's IDs do). An
+// all-digit N too large for uint64 is well formed: latest~N goes back
+// past the first snapshot.
 func parseRef(ref string) (id, back uint64, isLatest, ok bool) {
 	if ref == "latest" {
 		return 0, 0, true, true
@@ -73,10 +77,7 @@ func parseRef(ref string) (id, back uint64, isLatest, ok bool) {
 		return 0, 0, false, false
 	}
 	id, err := strconv.ParseUint(ref, 10, 64)
-	if err != nil {
-		id = ^uint64(0) // NextSequence will not get there
-	}
-	return id, 0, false, id != 0
+	return id, 0, false, err == nil && id != 0
 }
 
 func allDigits(s string) bool {

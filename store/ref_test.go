@@ -108,7 +108,9 @@ func TestResolve(t *testing.T) {
 	}{
 		{"5", ErrNotFound, "snapshot 5 not found (database has 6 snapshots between 1 and 7)"},
 		{"99", ErrNotFound, "snapshot 99 not found"},
-		{"99999999999999999999999", ErrNotFound, "not found"},
+		{"99999999999999999999999", ErrBadRef, "99999999999999999999999 is not a snapshot ID"},
+		{"18446744073709551616", ErrBadRef, "is not a snapshot ID"},
+		{"18446744073709551615", ErrNotFound, "not found"},
 		{"latest~6", ErrNotFound, "latest~6: only 6 snapshots (the oldest is latest~5)"},
 		{"latest~99999999999999999999999", ErrNotFound, "only 6 snapshots"},
 		{"abc", ErrBadRef, `bad snapshot reference "abc"`},

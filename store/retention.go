@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -73,7 +74,7 @@ func Plan(entries []Entry, p Policy, loc *time.Location) []Decision {
 // only says what it would do. The decisions are in ID order.
 func (db *DB) Forget(p Policy, loc *time.Location, dryRun bool) ([]Decision, error) {
 	if p.Empty() {
-		return nil, fmt.Errorf("forget: no policy: give --keep-last, --keep-within, --keep-hourly or --keep-daily")
+		return nil, errors.New("forget: an empty policy keeps nothing: set Last, Within, Hourly or Daily")
 	}
 	var plan []Decision
 	apply := func(tx *bolt.Tx) error {

@@ -73,6 +73,11 @@ func (db *DB) checkSchema(readOnly bool) error {
 		if err := db.checkSize(tx); err != nil {
 			return err
 		}
+		if problems, err := db.walkPages(tx, false); err != nil {
+			return err
+		} else if len(problems) > 0 {
+			return newCorrupt(nil, "database %s is corrupt: %s", db.path, problems[0])
+		}
 		var err error
 		version, err = db.schemaVersion(tx)
 		return err
@@ -110,13 +115,13 @@ func (db *DB) schemaVersion(tx *bolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		if k, _ := tx.Cursor().First(); k != nil {
-			return 0, newError(ErrUnreadable, nil, "%s is a bbolt database but not itersnap's (it has a %q bucket): set --db / ITERSNAP_DB", db.path, k)
+			return 0, newPathError(db.path, "%s is a bbolt database but not itersnap's (it has a %q bucket)", db.path, k)
 		}
 		return 0, nil
 	}
 	v := meta.Get(keySchemaVersion)
 	if len(v) != 8 {
-		return 0, newError(ErrUnreadable, nil, "database %s is corrupt: schema version is %d bytes, want 8", db.path, len(v))
+		return 0, newCorrupt(nil, "database %s is corrupt: schema version is %d bytes, want 8", db.path, len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
 }
@@ -129,7 +134,7 @@ func (db *DB) checkSize(tx *bolt.Tx) error {
 		return newError(ErrUnreadable, err, "cannot open database %s: %v", db.path, pathErr(err))
 	}
 	if info.Size() < tx.Size() {
-		return newError(ErrUnreadable, nil, "database %s is truncated (%d of %d bytes): restore it from a full copy", db.path, info.Size(), tx.Size())
+		return newCorrupt(nil, "database %s is truncated (%d of %d bytes): restore it from a full copy", db.path, info.Size(), tx.Size())
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ var (
 	ErrLocked = errors.New("database locked")
 	// ErrBadRef: a snapshot reference that is not an ID, latest or latest~N.
 	ErrBadRef = errors.New("bad snapshot reference")
+	// ErrCorrupt: a bbolt file whose pages or values are damaged (or cut
+	// short). Every error that wraps it also wraps ErrUnreadable.
+	ErrCorrupt = errors.New("database corrupt")
 )
 
 // DefaultTimeout is how long Open waits for the file lock when
@@ -70,13 +73,16 @@ func Open(path string, opts Options) (*DB, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
 	if !opts.ReadOnly {
-		if err := checkSymlink(path); err != nil {
+		if err := checkSymlinks(path); err != nil {
 			return nil, err
 		}
 		// MkdirAll leaves existing directories (and their modes) alone.
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, newError(ErrUnreadable, err, "cannot create the directory for database %s: %v (run as root, or set --db / ITERSNAP_DB)", path, pathErr(err))
+			return nil, atPath(newError(ErrUnreadable, writeCause(err), "cannot create the directory for database %s: %v", path, pathErr(err)), path)
 		}
 	}
 
@@ -87,12 +93,13 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 	if err != nil {
-		return nil, openError(path, opts.ReadOnly, timeout, err)
+		return nil, atPath(openError(path, opts.ReadOnly, timeout, err), path)
 	}
 	if !opts.ReadOnly {
 		removeStale(path)
 	}
-	return useBolt(bdb, path, opts.ReadOnly)
+	db, err := useBolt(bdb, path, opts.ReadOnly)
+	return db, atPath(err, path)
 }
 
 // useBolt checks (and on a read-write open, creates or migrates) the schema
@@ -156,17 +163,55 @@ func removeStale(path string) {
 	}
 }
 
-// checkSymlink refuses to write through a symlink that another user owns:
+// checkSymlinks refuses to write through a symlink that another user owns:
 // root running take with --db /tmp/x, where someone planted /tmp/x -> a
-// file of root's, would otherwise write root's database over that file.
-// (A symlink of the writer's own is fine.)
-func checkSymlink(path string) error {
-	info, err := os.Lstat(path)
-	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
-		return nil // missing or not a symlink: the open says what is wrong
+// file of root's, would otherwise write root's database over that file;
+// and the same for a directory: /tmp/d -> /etc with --db /tmp/d/x.db. It
+// resolves the path as the kernel does, link by link (at most 40, as
+// fs/namei.c's MAXSYMLINKS), and checks each link's owner. A symlink of the
+// writer's own is fine; one on the way to the directory may also be
+// root's (the system's, like /var/run -> /run), but the link that names
+// the file itself must be the writer's.
+func checkSymlinks(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil // no working directory: the open says what is wrong
 	}
-	if uid, ok := ownerUID(info); ok && int(uid) != os.Geteuid() {
-		return newError(ErrUnreadable, nil, "database %s is a symlink owned by uid %d, not by this user: refusing to write through it (point --db at the real file)", path, uid)
+	todo := strings.Split(abs, string(filepath.Separator))
+	cur := string(filepath.Separator)
+	for links := 0; len(todo) > 0; {
+		name := todo[0]
+		todo = todo[1:]
+		if name == "" || name == "." {
+			continue
+		}
+		next := filepath.Join(cur, name)
+		info, err := os.Lstat(next)
+		if err != nil {
+			return nil // missing: there is nothing further to follow
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		final := len(todo) == 0
+		if uid, ok := ownerUID(info); ok && int(uid) != os.Geteuid() && (final || uid != 0) {
+			if next == abs {
+				return newPathError(path, "database %s is a symlink owned by uid %d, not by this user: refusing to write through it", path, uid)
+			}
+			return newPathError(path, "database %s: %s is a symlink owned by uid %d, not by this user: refusing to write through it", path, next, uid)
+		}
+		if links++; links > 40 {
+			return nil // ELOOP: the open says so
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return nil
+		}
+		if filepath.IsAbs(target) {
+			cur = string(filepath.Separator)
+		}
+		todo = append(strings.Split(target, string(filepath.Separator)), todo...)
 	}
 	return nil
 }
@@ -192,7 +237,7 @@ func openBolt(path string, readOnly, create bool, timeout time.Duration) (bdb *b
 			if o.file != nil {
 				_ = o.file.Close()
 			}
-			bdb, err = nil, newError(ErrUnreadable, nil, "database %s is corrupt: %v", path, r)
+			bdb, err = nil, newCorrupt(nil, "database %s is corrupt: %v", path, r)
 		}
 	}()
 	return bolt.Open(path, 0o600, options)
@@ -206,18 +251,18 @@ func openError(path string, readOnly bool, timeout time.Duration, err error) err
 	case errors.As(err, &se):
 		return err
 	case errors.Is(err, berrors.ErrTimeout):
-		return newError(ErrLocked, err, "database %s is locked by another itersnap (waited %v): try again, or raise --lock-timeout", path, timeout)
+		return newError(ErrLocked, err, "database %s is locked by another itersnap (waited %v)", path, timeout)
 	case errors.Is(err, errEmptyFile):
-		return newError(ErrUnreadable, err, "database %s is an empty file, not an itersnap database: remove it, or set --db / ITERSNAP_DB", path)
+		return newPathError(path, "database %s is an empty file, not an itersnap database: remove it", path)
 	case errors.Is(err, errNotRegular):
-		return newError(ErrUnreadable, err, "database %s is not a regular file: set --db / ITERSNAP_DB to a file", path)
+		return newPathError(path, "database %s is not a regular file", path)
 	case readOnly && errors.Is(err, fs.ErrNotExist):
-		return newError(ErrUnreadable, err, "no database at %s (run `itersnap take` first, or set --db / ITERSNAP_DB)", path)
+		return newError(ErrUnreadable, err, "no database at %s", path)
 	case errors.Is(err, fs.ErrPermission):
 		if readOnly {
 			return newError(ErrUnreadable, err, "cannot read database %s: permission denied (ask for read access, or copy the file)", path)
 		}
-		return newError(ErrUnreadable, err, "cannot write database %s: permission denied (run as root, or set --db / ITERSNAP_DB)", path)
+		return newError(ErrUnreadable, writeCause(err), "cannot write database %s: permission denied", path)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return newError(ErrUnreadable, err, "database %s is not a bbolt file or is corrupt (%v)", path, err)
 	}
@@ -229,6 +274,14 @@ func openError(path string, readOnly bool, timeout time.Duration, err error) err
 		return newError(ErrUnreadable, err, "database %s is not a bbolt file or is corrupt (%v)", path, err)
 	}
 	return newError(ErrUnreadable, err, "cannot open database %s: %v", path, pathErr(err))
+}
+
+// writeCause is err, and ErrCannotWrite when err is a refused permission.
+func writeCause(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return errors.Join(ErrCannotWrite, err)
+	}
+	return err
 }
 
 // pathErr drops the path from an *fs.PathError, which the caller's message
@@ -278,8 +331,8 @@ func (db *DB) recoverCorrupt(err *error) {
 		return
 	}
 	if _, fault := r.(interface{ Addr() uintptr }); fault {
-		*err = newError(ErrUnreadable, nil, "database %s is corrupt: a page could not be read (file truncated, or changed while open)", db.path)
+		*err = newCorrupt(nil, "database %s is corrupt: a page could not be read (file truncated, or changed while open)", db.path)
 		return
 	}
-	*err = newError(ErrUnreadable, nil, "database %s is corrupt: %v", db.path, r)
+	*err = newCorrupt(nil, "database %s is corrupt: %v", db.path, r)
 }

@@ -191,6 +191,7 @@ func TestBadInput(t *testing.T) {
 	garbage := filepath.Join(t.TempDir(), "garbage.db")
 	os.WriteFile(garbage, bytes.Repeat([]byte("not a database "), 1000), 0o600)
 	missing := filepath.Join(t.TempDir(), "missing.db")
+	newdir := filepath.Join(t.TempDir(), "newdir")
 	for _, tc := range []struct {
 		name string
 		db   string
@@ -205,6 +206,7 @@ func TestBadInput(t *testing.T) {
 		{"garbage diff ref", db, []string{"diff", "1", "latest~x"}, exitUsage, "latest~x"},
 		{"unknown format", db, []string{"list", "--format", "xml"}, exitUsage, `unknown --format "xml"`},
 		{"unknown finding", db, []string{"diff", "1", "2", "--only", "leaks"}, exitUsage, "leaks"},
+		{"min growth zero", db, []string{"diff", "1", "2", "--min-growth", "0"}, exitUsage, "--min-growth 0"},
 		{"unknown flag", db, []string{"list", "--frobnicate"}, exitUsage, "frobnicate"},
 		{"unknown command", db, []string{"frobnicate"}, exitUsage, "frobnicate"},
 		{"missing args", db, []string{"diff", "1"}, exitUsage, "2 arg"},
@@ -215,6 +217,15 @@ func TestBadInput(t *testing.T) {
 		{"take into garbage", garbage, []string{"take", "--collector", "procfs"}, exitDB, garbage},
 		{"bad pid filter", db, []string{"take", "--pid", "0"}, exitUsage, "--pid 0"},
 		{"bad collector", db, []string{"take", "--collector", "magic"}, exitUsage, "magic"},
+		{"ID past uint64", db, []string{"show", "99999999999999999999999"}, exitUsage, "99999999999999999999999 is not a snapshot ID"},
+		{"range without an end", db, []string{"copy", "1..", "--to", filepath.Join(t.TempDir(), "c.db")}, exitUsage, `range "1.." needs an end`},
+		{"range without a start", db, []string{"copy", "..3", "--to", filepath.Join(t.TempDir(), "c.db")}, exitUsage, `range "..3" needs a start`},
+		{"proc file as db", db, []string{"list", "--db", "/proc/self/status"}, exitDB, "/proc/self/status is on procfs, a kernel filesystem"},
+		{"empty --db", db, []string{"list", "--db", ""}, exitUsage, "--db needs a path"},
+		{"empty --db for take", db, []string{"take", "--db", ""}, exitUsage, "--db needs a path"},
+		{"--db ending in /", db, []string{"take", "--db", newdir + "/"}, exitUsage, "ends in /: it names a directory"},
+		{"ITERSNAP_DB ending in /", newdir + "/", []string{"list"}, exitUsage, "ITERSNAP_DB " + newdir + "/ ends in /"},
+		{"missing db names the flag", db, []string{"list", "--db", missing}, exitDB, "no database at " + missing + " (run itersnap take first, or point --db at a database)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := itersnap(t, tc.db, tc.args...)
@@ -229,6 +240,9 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Errorf("a reader created %s", missing)
+	}
+	if _, err := os.Stat(newdir); err == nil {
+		t.Errorf("take --db %s/ created the directory", newdir)
 	}
 }
 

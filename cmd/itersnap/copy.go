@@ -59,5 +59,13 @@ func resolveRange(db *store.DB, ref string) ([]uint64, error) {
 		id, err := db.Resolve(ref)
 		return []uint64{id}, err
 	}
+	switch {
+	case a == "" && b == "":
+		return nil, usagef("range %q needs a start and an end, like 3..7", ref)
+	case b == "":
+		return nil, usagef("range %q needs an end, like %s..latest", ref, a)
+	case a == "":
+		return nil, usagef("range %q needs a start, like 1..%s", ref, b)
+	}
 	return rangeIDs(db, a, b, true)
 }

@@ -21,6 +21,7 @@ type diffOptions struct {
 	pids           []uint
 	includeIdle    bool
 	failOnFindings bool
+	minGrowth      int
 	maxSeries      int
 }
 
@@ -33,13 +34,17 @@ func newDiffCmd(g *globalOptions) *cobra.Command {
 order, and report four kinds of finding:
 
   fd_leak          fds a process (same pid and start time) opened after A and
-                   still holds at B, grouped by kind and target, when the group
-                   grew; monotonic when it never shrank across the range
+                   still holds at B, and (with 3+ snapshots) already held in
+                   the snapshot before B, grouped by kind and target (numbers
+                   collapsed: socket:[*], part*.dat), when the group grew by
+                   --min-growth; ranked by exhausts_in, the time left until
+                   RLIMIT_NOFILE at the rate measured
   newly_blocked    threads in uninterruptible sleep (D) at B that were not at A
   stuck            threads in a non-killable D in every snapshot of the range
                    without a single context switch (the hung-task rule)
   unchanged_stack  threads whose kernel stack is identical in every snapshot;
-                   idle sleepers are hidden unless --include-idle
+                   idle sleepers (S in every snapshot) are hidden unless
+                   --include-idle
 
 A and B are IDs, latest or latest~N, in either order. Snapshots from
 different boots are not compared. The table format prints a summary first;
@@ -47,7 +52,8 @@ csv and json print one record per finding with these columns:
 
   finding,pid,tid,comm,snapshot_a,snapshot_b,state,killable,blocked_for,
   class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,
-  samples,process_fds,limit,limit_used,switches_a,switches_b,stack
+  samples,process_fds,limit,limit_used,switches_a,switches_b,stack,
+  evidence,exhausts_in
 
 (see the README for what each column means).
 
@@ -76,6 +82,7 @@ _duration_seconds, _info{collector}).
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
 	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
 	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
+	f.IntVar(&o.minGrowth, "min-growth", diff.DefaultMinGrowth, "report an fd group when its fds that persist grew by at least `N`")
 	f.IntVar(&o.maxSeries, "max-series", export.DefaultMaxSeries, "with --format openmetrics: fd_leak groups with series of their own, most urgent first")
 	g.bindOutput(cmd, true)
 	return cmd
@@ -83,17 +90,20 @@ _duration_seconds, _info{collector}).
 
 func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Writer) error {
 	if o.format == formatFoldedDiff {
-		for _, name := range []string{"only", "include-idle", "fail-on-findings"} {
+		for _, name := range []string{"only", "include-idle", "fail-on-findings", "min-growth"} {
 			if cmd.Flags().Changed(name) {
 				return usagef("--%s does not go with --format %s", name, formatFoldedDiff)
 			}
 		}
 		return runFoldedDiff(o, refA, refB, stdout)
 	}
+	if o.minGrowth < 1 {
+		return usagef("--min-growth %d: want 1 or more", o.minGrowth)
+	}
+	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids), MinGrowth: o.minGrowth}
 	if cmd.Flags().Changed("max-series") && (o.format != formatOpenMetrics || o.maxSeries < 1) {
 		return usagef("--max-series wants --format %s and a count of 1 or more", formatOpenMetrics)
 	}
-	opts := diff.Options{IncludeIdle: o.includeIdle, Filter: narrowFilter(o.comms, o.pids)}
 	for _, name := range o.only {
 		k, err := diff.ParseKind(strings.TrimSpace(name))
 		if err != nil {
@@ -101,17 +111,16 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		}
 		opts.Only = append(opts.Only, k)
 	}
-	snaps, err := loadRange(o.globalOptions, refA, refB, true)
+	r, _, b, err := walkRange(o.globalOptions, refA, refB, opts, o.format == formatOpenMetrics)
 	if err != nil {
 		return err
 	}
-	r := diff.Compare(snaps, opts)
 	err = o.withOutput(stdout, func(w io.Writer, wo output.Options) error {
 		switch o.format {
 		case formatTable:
 			return output.WriteDiffTable(w, r, opts, wo.Width)
 		case formatOpenMetrics:
-			return export.WriteDiffMetrics(w, r, snaps[len(snaps)-1], export.MetricsOptions{MaxSeries: o.maxSeries})
+			return export.WriteDiffMetrics(w, r, b, export.MetricsOptions{MaxSeries: o.maxSeries})
 		}
 		if r.Reboot != nil {
 			o.warnf("%s", output.RebootLine(r))
@@ -125,6 +134,61 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 		return errFindings
 	}
 	return err
+}
+
+// walkRange compares the snapshots from refA to refB as it reads them, one
+// at a time in ID order (diff.Walk over store.Walk), so that memory stays
+// near two snapshots however long the range. It returns the report, the
+// range's metadata and, when needB is set, B whole (else B only when the
+// comparison read it).
+func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB bool) (*diff.Report, []diff.Head, *snapshot.Snapshot, error) {
+	db, err := g.openDB()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer db.Close()
+	ids, err := rangeIDs(db, refA, refB, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	entries, err := db.Entries(ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	heads := make([]diff.Head, len(entries))
+	for i, e := range entries {
+		heads[i] = diff.Head{ID: e.ID, Meta: e.Meta}
+	}
+	w := diff.NewWalk(heads, opts)
+	read := ids
+	if w.Done() { // a reboot in the range, or A = B: nothing to compare
+		read = nil
+		if needB {
+			read = ids[len(ids)-1:]
+		}
+	}
+	var b *snapshot.Snapshot
+	var runs []diff.FileRun
+	err = db.Walk(read, func(s *snapshot.Snapshot, stored []store.FileRun) error {
+		if s.ID == read[len(read)-1] {
+			b = s // the last: Walk reuses the others' memory
+		}
+		if w.Done() {
+			return nil
+		}
+		runs = runs[:0]
+		for _, r := range stored {
+			runs = append(runs, diff.FileRun{ID: r.ChunkID, Start: r.Start, End: r.End})
+		}
+		if stored == nil {
+			runs = nil // a record without chunks: diff counts every fd
+		}
+		return w.Add(s, runs)
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return w.Report(), heads, b, nil
 }
 
 // loadRange reads the snapshots from refA to refB in ID order, every one

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,15 +124,43 @@ func TestTakeWithoutPrivileges(t *testing.T) {
 	}
 	checkOneLine(t, r.stderr, "needs root")
 
+	// The fallback reads /proc as nobody: no stack at all (proc_pid_stack
+	// wants CAP_SYS_ADMIN) and no fds of root's processes. Two warnings:
+	// BPF unavailable, and what the snapshot lacks.
 	r = asNobody("take", "--db", filepath.Join(open, "x.db"))
 	if r.code != 0 || r.stdout != "1\n" {
 		t.Errorf("fallback: exit %d stdout %q, want 0 and 1", r.code, r.stdout)
 	}
-	checkOneLine(t, r.stderr, "reading /proc instead")
+	lines := strings.SplitAfter(r.stderr, "\n")
+	if len(lines) != 3 || lines[2] != "" {
+		t.Fatalf("fallback: stderr %q, want two warning lines", r.stderr)
+	}
+	checkOneLine(t, lines[0], "reading /proc instead")
+	partial := regexp.MustCompile(`^itersnap: warning: partial snapshot: no stacks for ([0-9,]+) of ([0-9,]+) threads, fds of ([0-9,]+) of ([0-9,]+) processes; run as root\n$`)
+	m := partial.FindStringSubmatch(lines[1])
+	if m == nil {
+		t.Fatalf("fallback: second line %q, want the partial snapshot warning", lines[1])
+	}
+	if m[1] != m[2] || m[3] == "0" {
+		// No thread's stack; no fds of root's processes (the only
+		// process nobody may read is its own itersnap).
+		t.Errorf("as nobody: no stacks for %s of %s threads, fds of %s of %s processes: want all stacks, and fds of root's processes, missing", m[1], m[2], m[3], m[4])
+	}
 
 	r = asNobody("list", "--db", filepath.Join(open, "x.db"), "--format", "csv")
-	if !strings.Contains(r.stdout, ",procfs,") {
+	if !strings.Contains(r.stdout, ",procfs,") || !strings.HasSuffix(r.stdout, ",true\n") || !strings.Contains(r.stdout, ",partial\n") {
 		t.Errorf("list after fallback: %q %q", r.stdout, r.stderr)
+	}
+	r = asNobody("show", "1", "--db", filepath.Join(open, "x.db"))
+	if !strings.Contains(r.stdout, "# note: partial: no stacks for ") {
+		t.Errorf("show's notes do not say it is partial: %q", r.stdout)
+	}
+	if r := asNobody("take", "--db", filepath.Join(open, "x.db"), "--collector", "procfs"); r.code != 0 {
+		t.Fatalf("second take: exit %d, %q", r.code, r.stderr)
+	}
+	r = asNobody("diff", "1", "2", "--db", filepath.Join(open, "x.db"))
+	if !strings.Contains(r.stdout, "snapshots 1, 2 are partial (the last: no stacks for ") {
+		t.Errorf("diff does not say it compares partial snapshots: %q %q", r.stdout, r.stderr)
 	}
 }
 
@@ -171,7 +200,7 @@ func TestDiffFDLeak(t *testing.T) {
 	}
 	got := rows[0]
 	want := map[string]string{"kind": "socket", "target": "socket:[*]", "fds_a": "0", "fds_b": "50",
-		"new_fds": "50", "growth": "50", "monotonic": "true", "samples": "3", "tid": "0"}
+		"new_fds": "30", "growth": "50", "evidence": "trend", "monotonic": "true", "samples": "3", "tid": "0"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q (row %v)", k, got[k], v, got)

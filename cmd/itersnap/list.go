@@ -23,7 +23,9 @@ func newListCmd(g *globalOptions) *cobra.Command {
 
 COLUMNS
   id, time (RFC 3339), host, kernel, collector (bpf or procfs), threads,
-  processes, fds, label, duration (seconds spent collecting), filter
+  processes, fds, label, duration (seconds spent collecting), filter,
+  partial (true when the collector lacked the privilege to read every
+  stack or fd: show's notes say what is missing)
 
 --format openmetrics writes the take's health for Prometheus instead:
 itersnap_snapshots, and of the latest take itersnap_take_timestamp_seconds,

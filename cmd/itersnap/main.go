@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/itersnap/itersnap/store"
 )
 
 func main() {
@@ -33,12 +35,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}()
 	root := newRootCmd(stdout, stderr, getenv)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	code = exitCode(err)
 	if err != nil && !errors.Is(err, errFindings) {
 		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 		if code == exitUsage {
-			msg += " (see itersnap --help)"
+			// The help of the command that refused: show --help for a
+			// pprof profile to a terminal, say.
+			help := "itersnap"
+			if cmd != nil {
+				help = cmd.CommandPath()
+			}
+			msg += " (see " + help + " --help)"
+		}
+		var failed checkFailed
+		if errors.Is(err, store.ErrCorrupt) && !errors.As(err, &failed) {
+			msg += " (itersnap check lists every problem)"
 		}
 		fmt.Fprintf(stderr, "itersnap: %s\n", msg)
 	}

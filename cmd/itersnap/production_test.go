@@ -136,7 +136,19 @@ func TestBadInputKeepsSnapshots(t *testing.T) {
 	if err := os.Lchown(planted, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
+	// A symlinked directory owned by someone else, pointing at one of root's.
+	rootsDir := filepath.Join(dir, "roots")
+	os.Mkdir(rootsDir, 0o700)
+	plantedDir := filepath.Join(dir, "planted-dir")
+	os.Symlink(rootsDir, plantedDir)
+	if err := os.Lchown(plantedDir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
 	existing := write("existing.db", []byte("keep me"))
+	// A process whose stacks and fds root reads, so that a procfs take of
+	// it warns of nothing (this host's pid 1 refuses even root), with fds
+	// enough that its snapshot does not fit in the file's free pages.
+	busy := startRole(t, "workload", "20", "4000").fields[0]
 	copyOf := func() string { return write("copy-"+strings.ReplaceAll(t.Name(), "/", "-")+".db", data) }
 
 	for _, tc := range []struct {
@@ -156,8 +168,10 @@ func TestBadInputKeepsSnapshots(t *testing.T) {
 		{"directory as db for take", asDir, nil, []string{"take", "--collector", "procfs"}, exitDB, asDir},
 		{"read-only filesystem take", roDB, nil, []string{"take", "--collector", "procfs"}, exitDB, roDB},
 		{"read-only filesystem forget", roDB, nil, []string{"forget", "--keep-last", "1"}, exitDB, roDB},
-		{"disk full", fullDB, nil, []string{"take", "--collector", "procfs"}, exitError, "no space left"},
+		{"disk full", fullDB, nil, []string{"take", "--collector", "procfs", "--pid", busy}, exitError, "no space left"},
 		{"symlink owned by another user", planted, nil, []string{"take", "--collector", "procfs"}, exitDB, "symlink owned by uid 65534"},
+		{"directory symlink owned by another user", good, nil, []string{"take", "--collector", "procfs", "--db", filepath.Join(plantedDir, "x.db")}, exitDB, plantedDir + " is a symlink owned by uid 65534"},
+		{"sysfs as root", good, nil, []string{"take", "--collector", "procfs", "--db", "/sys/kernel/x.db"}, exitDB, "/sys/kernel/x.db is on sysfs, a kernel filesystem, which cannot hold a database (point --db at an itersnap database file)"},
 		{"bad duration", good, nil, []string{"forget", "--keep-within", "7x"}, exitUsage, "7x"},
 		{"negative duration", good, nil, []string{"forget", "--keep-within", "-1h"}, exitUsage, "-1h"},
 		{"zero duration", good, nil, []string{"take", "--keep-within", "0s"}, exitUsage, "0s"},
@@ -193,12 +207,18 @@ func TestBadInputKeepsSnapshots(t *testing.T) {
 				t.Errorf("exit %d, want %d (stderr %q)", r.code, tc.code, r.stderr)
 			}
 			checkOneLine(t, r.stderr, tc.want)
+			if n := strings.Count(r.stderr, db); n > 1 {
+				t.Errorf("stderr names the database %d times: %q", n, r.stderr)
+			}
 			if before != "" {
 				if after := ids(t, db); after != before {
 					t.Errorf("snapshots %q before, %q after", before, after)
 				}
 			}
 		})
+	}
+	if entries, _ := os.ReadDir(rootsDir); len(entries) != 0 {
+		t.Errorf("take wrote through a planted directory symlink: %v", entries)
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
 		t.Errorf("copy overwrote an existing file")

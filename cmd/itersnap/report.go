@@ -8,7 +8,6 @@ import (
 	"github.com/itersnap/itersnap/diff"
 	"github.com/itersnap/itersnap/output"
 	"github.com/itersnap/itersnap/report"
-	"github.com/itersnap/itersnap/snapshot"
 )
 
 type reportOptions struct {
@@ -41,18 +40,11 @@ only when complete.
 }
 
 func runReport(o *reportOptions, refA, refB string, stdout io.Writer) error {
-	snaps, err := loadRange(o.globalOptions, refA, refB, true)
+	opts := diff.Options{}
+	r, heads, b, err := walkRange(o.globalOptions, refA, refB, opts, true)
 	if err != nil {
 		return err
 	}
-	in := reportInput(snaps)
+	in := report.Input{Heads: heads, B: b, Diff: r, Options: opts}
 	return o.withOutput(stdout, func(w io.Writer, _ output.Options) error { return report.Render(w, in) })
-}
-
-// reportInput compares the range as `itersnap diff A B` does, with its
-// defaults; the report lays out its tables with package output, as diff
-// does, so the two never disagree.
-func reportInput(snaps []*snapshot.Snapshot) report.Input {
-	opts := diff.Options{}
-	return report.Input{Snapshots: snaps, Diff: diff.Compare(snaps, opts), Options: opts}
 }

@@ -119,7 +119,7 @@ func TestReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		// The summary, as diff's: fd_leak 1, newly_blocked 1, stuck 0, unchanged 1.
-		`<a href="#finding-fd_leak">fd_leak</a></td><td class="num found">1</td><td>worst: pid 100 nginx socket:[*] 10 → 30 (&#43;10/h, monotonic over 3 snapshots, 3% of RLIMIT_NOFILE 1024)</td>`,
+		`<a href="#finding-fd_leak">fd_leak</a></td><td class="num found">1 process (1 group)</td><td>worst: pid 100 nginx socket:[*] 10 → 30, runs out of fds in ~4d3h (&#43;10/h, trend over 3 snapshots, 3% of RLIMIT_NOFILE 1024)</td>`,
 		`<a href="#finding-stuck">stuck</a></td><td class="num count-0">0</td>`,
 		"(2 idle threads with unchanged stacks hidden: --include-idle shows them)",
 		`host <b>web-1</b> · kernel <b>6.18.0</b> · snapshots <b>1 → 3</b> (3 in the range)`,
@@ -173,4 +173,17 @@ func TestReportEscapes(t *testing.T) {
 			t.Errorf("report does not show %q as text", shown)
 		}
 	}
+}
+
+// reportInput is what runReport hands the report, for snapshots already
+// in memory: their comparison as `itersnap diff A B` makes it, with its
+// defaults (the report lays out its tables with package output, as diff
+// does, so the two never disagree).
+func reportInput(snaps []*snapshot.Snapshot) report.Input {
+	opts := diff.Options{}
+	heads := make([]diff.Head, len(snaps))
+	for i, s := range snaps {
+		heads[i] = diff.Head{ID: s.ID, Meta: s.Meta}
+	}
+	return report.Input{Heads: heads, B: snaps[len(snaps)-1], Diff: diff.Compare(snaps, opts), Options: opts}
 }

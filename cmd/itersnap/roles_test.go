@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -31,12 +29,7 @@ func init() {
 // and exec records the old address space's high-water mark.
 func measuredRole(args []string) {
 	code := run(context.Background(), args, io.Discard, os.Stderr, os.Getenv)
-	status, _ := os.ReadFile("/proc/self/status")
-	for line := range strings.Lines(string(status)) {
-		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			fmt.Fprintf(os.Stderr, "VmHWM %s\n", strings.TrimSuffix(strings.TrimSpace(kb), " kB"))
-		}
-	}
+	reportHWM()
 	os.Exit(code)
 }
 

@@ -51,12 +51,16 @@ blocked tasks and stacks that never change.
                                 an HTML report to attach to an incident
   itersnap forget --keep-within 7d   remove older snapshots
   itersnap copy 3..7 --to incident.db  snapshots for an incident report
+  itersnap check                check that the database is whole
 ` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if envErr != nil && !cmd.Flags().Changed("lock-timeout") {
 				return envErr
+			}
+			if err := checkDBPath(cmd, g.db); err != nil {
+				return err
 			}
 			if g.lockTimeout <= 0 {
 				return usagef("--lock-timeout %v: want a duration above zero (waiting forever would hang cron jobs)", g.lockTimeout)
@@ -72,7 +76,6 @@ blocked tasks and stacks that never change.
 		}
 		return usageError{err}
 	})
-	root.CompletionOptions.DisableDefaultCmd = true
 
 	dbDefault := defaultDB
 	if env := getenv("ITERSNAP_DB"); env != "" {
@@ -96,11 +99,13 @@ blocked tasks and stacks that never change.
 		newForgetCmd(g),
 		newCompactCmd(g),
 		newCopyCmd(g),
+		newCheckCmd(g),
 		newExportCmd(g),
 	)
+	addCompletions(root, g)
 	for _, c := range root.Commands() {
 		c.Args = usageArgs(c.Args)
-		c.RunE = markRun(c.RunE)
+		c.RunE = markRun(withDBHint(g, c.RunE))
 		if f := c.Flags().Lookup("pid"); f != nil {
 			f.DefValue = "" // not "(default [])"
 		}

@@ -113,6 +113,15 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if s.Meta.Partial != "" {
+		// As root, what is refused is refused to root too (a process
+		// that is not dumpable, another user namespace, an LSM).
+		next := "run as root"
+		if os.Geteuid() == 0 {
+			next = "the kernel refused them to root too (see show's notes)"
+		}
+		o.warnf("partial snapshot: %s; %s", s.Meta.Partial, next)
+	}
 	s.Meta.Label = o.label
 	s.DropProcess(uint32(os.Getpid()))
 
@@ -123,7 +132,11 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	defer db.Close()
 	id, err := db.Put(s)
 	if err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
+		return err
+	}
+	// Success is a snapshot that reads back, not a commit that returned.
+	if err := db.ReadBack(id, s); err != nil {
+		return fmt.Errorf("snapshot %d was stored but does not read back: %w", id, err)
 	}
 	if _, err := fmt.Fprintln(stdout, id); err != nil {
 		return err

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// FileRun says where one stored chunk's fds are in a snapshot walked:
+// s.Files[Start:End]. Consecutive snapshots with a run of the same ChunkID
+// share that chunk, so they have the same fds there (see chunk.go).
+type FileRun struct {
+	ChunkID    uint64
+	Start, End int
+}
+
+// Walk reads the snapshots ids one at a time, in the order given, and
+// calls fn with each whole snapshot and the runs of its fds, in one read
+// transaction. A chunk that consecutive snapshots share is decoded once,
+// and so is a stack, so reading a range where little changes costs little
+// more than its first snapshot; memory holds the snapshot being read and
+// the chunks of the one before. A snapshot stored before schema 2 (no
+// chunks) has no runs. fn's error ends the walk and is returned as it is.
+//
+// The arrays behind s.Tasks and s.Files are reused for the next snapshot
+// (copying every fd into new memory was most of a walk's time): fn must
+// copy what it keeps of them past its return, except from the last
+// snapshot, which stays as it is.
+func (db *DB) Walk(ids []uint64, fn func(s *snapshot.Snapshot, runs []FileRun) error) error {
+	return db.view(func(tx *bolt.Tx) error {
+		cache := &decodeCache{cur: map[uint64]chunk{}, next: map[uint64]chunk{}, stacks: map[uint64]snapshot.Stack{}}
+		lookup := txLookup(tx)
+		var tasks []snapshot.Task
+		var files []snapshot.File
+		for _, id := range ids {
+			metaValue, recordValue, err := db.snapshotValues(tx, id)
+			if err != nil {
+				return err
+			}
+			cache.tasks, cache.files = tasks[:0], files[:0]
+			s, runs, err := decodeSnapshotCached(id, metaValue, recordValue, lookup, cache)
+			if err != nil {
+				return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
+			}
+			if err := fn(s, runs); err != nil {
+				return err
+			}
+			tasks, files = s.Tasks, s.Files
+		}
+		return nil
+	})
+}
+
+// Entries returns the metadata of the snapshots ids, in the order given,
+// without reading their records.
+func (db *DB) Entries(ids []uint64) ([]Entry, error) {
+	entries := make([]Entry, 0, len(ids))
+	err := db.view(func(tx *bolt.Tx) error {
+		metas := tx.Bucket(bucketSnapMeta)
+		for _, id := range ids {
+			var v []byte
+			if metas != nil {
+				v = metas.Get(idKey(id))
+			}
+			if v == nil {
+				return notFound(tx, id)
+			}
+			meta, err := decodeMeta(v)
+			if err != nil {
+				return db.corrupt(fmt.Errorf("snapshot %d: %w", id, err))
+			}
+			entries = append(entries, Entry{ID: id, Meta: meta})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// decodeCache keeps, between the snapshots of a walk, the chunks of the
+// latest one (decoded, with their threads' doing as stored: the base) and
+// every stack decoded.
+type decodeCache struct {
+	cur, next map[uint64]chunk
+	stacks    map[uint64]snapshot.Stack
+	tasks     []snapshot.Task // empty, to fill: the arrays of the snapshot before
+	files     []snapshot.File
+}
+
+// chunk returns chunk id, decoded, with a doing of its own that the caller
+// may change. A nil cache decodes it.
+func (c *decodeCache) chunk(id uint64, lookup lookupFunc, u *unpacker) (chunk, error) {
+	var ch chunk
+	ok := false
+	if c != nil {
+		ch, ok = c.cur[id]
+	}
+	if !ok {
+		cv := lookup(bucketChunks, id)
+		if cv == nil {
+			return chunk{}, fmt.Errorf("chunk %d is missing", id)
+		}
+		var err error
+		if ch, err = decodeChunk(cv, u); err != nil {
+			return chunk{}, fmt.Errorf("chunk %d: %w", id, err)
+		}
+	}
+	if c == nil {
+		return ch, nil
+	}
+	c.next[id] = ch
+	ch.doing = slices.Clone(ch.doing)
+	return ch, nil
+}
+
+// keep keeps the chunks the latest snapshot used, and drops the others.
+func (c *decodeCache) keep() {
+	if c == nil {
+		return
+	}
+	c.cur, c.next = c.next, c.cur
+	clear(c.next)
+}
