@@ -33,7 +33,8 @@ func origin[R any](meta func(*R) *snapshot.Meta) []column[R] {
 }
 
 // SnapshotsTable is `itersnap list`'s columns (time and host among them)
-// plus boot_id and the snapshot's notes.
+// plus boot_id and the snapshot's notes (which say why a partial snapshot
+// is partial).
 var SnapshotsTable = newTable("snapshots", []column[snapshotRow]{
 	unsigned("id", func(r *snapshotRow) uint64 { return r.s.ID }),
 	timestamp("time", func(r *snapshotRow) time.Time { return r.s.Meta.Time }),
@@ -46,6 +47,7 @@ var SnapshotsTable = newTable("snapshots", []column[snapshotRow]{
 	text("label", func(r *snapshotRow) string { return r.s.Meta.Label }),
 	optReal("duration", func(r *snapshotRow) (float64, bool) { return r.s.Meta.Duration.Seconds(), true }),
 	text("filter", func(r *snapshotRow) string { return output.FilterString(r.s.Meta.Filter) }),
+	optBoolean("partial", func(r *snapshotRow) (bool, bool) { return r.s.Meta.Partial != "", true }),
 	text("boot_id", func(r *snapshotRow) string { return r.s.Meta.BootID }),
 	texts("notes", func(r *snapshotRow) []string { return r.s.Meta.Notes }),
 }...)
@@ -182,4 +184,6 @@ var FindingsTable = newTable("findings", append([]column[findingRow]{
 	optUnsigned("switches_a", func(r *findingRow) (uint64, bool) { return r.switchesA.get() }),
 	optUnsigned("switches_b", func(r *findingRow) (uint64, bool) { return r.switchesB.get() }),
 	optText("stack", func(r *findingRow) (string, bool) { return r.stack.get() }),
+	optText("evidence", func(r *findingRow) (string, bool) { return r.evidence.get() }),
+	optReal("exhausts_in", func(r *findingRow) (float64, bool) { return r.exhaustsIn.get() }),
 }, origin(func(r *findingRow) *snapshot.Meta { return r.meta })...)...)

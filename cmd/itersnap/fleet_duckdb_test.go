@@ -154,8 +154,8 @@ func TestExportTwoHostsDuckDB(t *testing.T) {
 			t.Errorf("%s: %d findings rows, diff 1 latest %d", host, got, want)
 		}
 	}
-	if n := count("SELECT count(*) FROM " + table("findings") + " WHERE finding = 'fd_leak' AND pid = " + pid + " AND host = '" + hostname + "' AND fds_b = 50 AND monotonic"); n != 1 {
-		t.Errorf("%d fd_leak findings for the leaker with 50 fds at B, want 1", n)
+	if n := count("SELECT count(*) FROM " + table("findings") + " WHERE finding = 'fd_leak' AND pid = " + pid + " AND host = '" + hostname + "' AND fds_b = 50 AND monotonic AND evidence = 'trend' AND exhausts_in > 0"); n != 1 {
+		t.Errorf("%d fd_leak findings for the leaker with 50 fds at B, a trend running out of fds, want 1", n)
 	}
 }
 
