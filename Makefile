@@ -45,9 +45,11 @@ man:
 	$(GO) test -count=1 -run '^TestManPages$$' ./cmd/itersnap -args -man $(CURDIR)/man
 
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
-# and whole takes side by side; prints the ratios and peak RSS.
+# and whole takes side by side; prints the ratios and peak RSS. Then, on
+# 2,000 threads and 20,000 fds, the kernel walk of the programs before and
+# after they read sockets and cgroups (BenchmarkSocketCost).
 bench:
-	$(GO) test -run '^$$' -bench 'Collectors' -benchtime 10x -count 1 ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'Collectors|SocketCost' -benchtime 10x -count 1 ./cmd/itersnap
 
 # Builds a database of 1,440 minutely snapshots of a 2,000-thread,
 # 20,000-fd host (a few minutes) and times whole `itersnap diff` processes

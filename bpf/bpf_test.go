@@ -83,7 +83,7 @@ func TestFilesSeesOpenFile(t *testing.T) {
 	}
 	defer f.Close()
 	found := false
-	err = o.Files(func(r *FileRecord, path []byte) {
+	err = o.Files(func(r *FileRecord, path []byte, _ *SockRecord, _ []byte) {
 		if r.Pid != uint32(os.Getpid()) {
 			t.Errorf("pid filter let through pid %d", r.Pid)
 		}

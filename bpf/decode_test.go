@@ -67,15 +67,27 @@ func FuzzDecodeFiles(f *testing.F) {
 			f.Add(append(raw(&rec), "/tmp"...))
 		}
 	}
+	rec.PathSource, rec.PathBytes = itersnapPathSourcePATH_SOCKET, 0
+	for _, n := range []int32{-1, 0, 5, 108, 109, 1 << 30} {
+		sock := SockRecord{Family: 1, NameBytes: n}
+		f.Add(append(append(raw(&rec), raw(&sock)...), "\x00abcd"...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var again []byte
-		err := decodeFiles(data, func(rec *FileRecord, path []byte) {
+		err := decodeFiles(data, func(rec *FileRecord, path []byte, sock *SockRecord, name []byte) {
 			again = append(again, raw(rec)...)
+			if (sock != nil) != (rec.PathSource == itersnapPathSourcePATH_SOCKET) {
+				t.Fatalf("sock record %v for path source %d", sock, rec.PathSource)
+			}
 			switch rec.PathSource {
 			case itersnapPathSourcePATH_SOCKET:
 				if want := "socket:[" + strconv.FormatUint(rec.Ino, 10) + "]"; string(path) != want {
 					t.Fatalf("socket path %q, want %q", path, want)
 				}
+				if (name == nil) != (sock.NameBytes < 0) || len(name) != max(0, int(sock.NameBytes)) {
+					t.Fatalf("name %q for %d name bytes", name, sock.NameBytes)
+				}
+				again = append(append(again, raw(sock)...), name...)
 			case itersnapPathSourcePATH_PIPE:
 				if want := "pipe:[" + strconv.FormatUint(rec.Ino, 10) + "]"; string(path) != want {
 					t.Fatalf("pipe path %q, want %q", path, want)
@@ -94,7 +106,7 @@ func FuzzDecodeFiles(f *testing.F) {
 }
 
 // raw is a record's bytes as the iterator writes them.
-func raw[T TaskRecord | SymbolRecord | FileRecord](rec *T) []byte {
+func raw[T TaskRecord | SymbolRecord | FileRecord | SockRecord](rec *T) []byte {
 	return bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(rec)), unsafe.Sizeof(*rec)))
 }
 
@@ -134,10 +146,13 @@ func TestRealRecords(t *testing.T) {
 		t.Fatalf("decode %d bytes of tasks: %d records, %d addresses, %d symbols, %v", len(tasks), len(taskEnds), len(addrs), symbols, err)
 	}
 	end = 0
-	err = decodeFiles(files, func(rec *FileRecord, path []byte) {
+	err = decodeFiles(files, func(rec *FileRecord, path []byte, sock *SockRecord, name []byte) {
 		end += int(unsafe.Sizeof(*rec))
 		if rec.PathSource == itersnapPathSourcePATH_FOLLOWS {
 			end += len(path)
+		}
+		if sock != nil {
+			end += int(unsafe.Sizeof(*sock)) + len(name)
 		}
 		fileEnds = append(fileEnds, end)
 	})
@@ -148,7 +163,7 @@ func TestRealRecords(t *testing.T) {
 		return decodeTasks(b, func(*TaskRecord, []uint64) {}, func(*SymbolRecord, []byte) {})
 	})
 	checkTruncations(t, "files", files, fileEnds, func(b []byte) error {
-		return decodeFiles(b, func(*FileRecord, []byte) {})
+		return decodeFiles(b, func(*FileRecord, []byte, *SockRecord, []byte) {})
 	})
 
 	if *update {

@@ -122,11 +122,18 @@ func decodeTasks(data []byte, task func(rec *TaskRecord, stack []uint64), sym fu
 	return nil
 }
 
+// SockRecord is what the task_file iterator read of a socket fd's struct
+// sock (itersnap.bpf.c sock_rec).
+type SockRecord = itersnapSockRec
+
 // Files runs the task_file iterator and calls fn for every fd of every
 // process that passed the filter, with the path as bpf_d_path renders it. path
-// is nil when bpf_d_path failed (rec.PathBytes < 0); fn must not keep it: it
-// is reused or aliases the read buffer.
-func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
+// is nil when bpf_d_path failed (rec.PathBytes < 0). For a socket, sock is
+// what the kernel read of its sock and name a unix socket's bound name
+// (sun_path's bytes, an abstract name starting with a NUL; nil when
+// unbound); both are nil for other fds. fn must not keep path, sock or
+// name: they are reused or alias the read buffer.
+func (o *Objects) Files(fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
 	data, err := run(o.objs.DumpFile)
 	if err != nil {
 		return err
@@ -135,11 +142,13 @@ func (o *Objects) Files(fn func(rec *FileRecord, path []byte)) error {
 }
 
 // decodeFiles walks the task_file iterator's output: each record followed
-// by PathBytes of path when its PathSource is PATH_FOLLOWS. Input it cannot
+// by PathBytes of path when its PathSource is PATH_FOLLOWS, or by a sock
+// record and NameBytes of unix name when it is PATH_SOCKET. Input it cannot
 // walk to its end is an error, never a panic (FuzzDecodeFiles).
-func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte)) error {
+func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
 	var rec FileRecord
-	size := int(unsafe.Sizeof(rec))
+	var srec SockRecord
+	size, sockSize := int(unsafe.Sizeof(rec)), int(unsafe.Sizeof(srec))
 	pseudo := make([]byte, 0, 32)
 	for off := 0; off < len(data); {
 		if len(data)-off < size {
@@ -147,11 +156,25 @@ func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte)) error {
 		}
 		decode(&rec, data[off:off+size])
 		off += size
-		var path []byte
+		var path, name []byte
+		var sock *SockRecord
 		switch rec.PathSource {
 		case itersnapPathSourcePATH_SOCKET:
 			path = strconv.AppendUint(append(pseudo[:0], "socket:["...), rec.Ino, 10)
 			path = append(path, ']')
+			if len(data)-off < sockSize {
+				return fmt.Errorf("pid %d fd %d: socket record truncated at byte %d", rec.Pid, rec.Fd, off)
+			}
+			decode(&srec, data[off:off+sockSize])
+			off += sockSize
+			sock = &srec
+			if n := int(srec.NameBytes); n >= 0 {
+				if n > unixPathMax || len(data)-off < n {
+					return fmt.Errorf("pid %d fd %d: bad unix name length %d", rec.Pid, rec.Fd, n)
+				}
+				name = data[off : off+n]
+				off += n
+			}
 		case itersnapPathSourcePATH_PIPE:
 			path = strconv.AppendUint(append(pseudo[:0], "pipe:["...), rec.Ino, 10)
 			path = append(path, ']')
@@ -166,14 +189,18 @@ func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte)) error {
 			path = data[off : off+n]
 			off += n
 		}
-		fn(&rec, path)
+		fn(&rec, path, sock, name)
 	}
 	return nil
 }
 
+// unixPathMax is UNIX_PATH_MAX (include/uapi/linux/un.h): the most a unix
+// socket's name can be.
+const unixPathMax = 108
+
 // decode copies one record out of the stream. The records are host-endian
 // structs laid out by bpf2go (structs.HostLayout); copying bytes into an
 // aligned value avoids both reflection and unaligned access.
-func decode[T TaskRecord | SymbolRecord | FileRecord](dst *T, src []byte) {
+func decode[T TaskRecord | SymbolRecord | FileRecord | SockRecord](dst *T, src []byte) {
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), unsafe.Sizeof(*dst)), src)
 }

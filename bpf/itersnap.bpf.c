@@ -29,6 +29,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_CLOEXEC 02000000
 #define SOCKFS_MAGIC 0x534F434B
 #define PIPEFS_MAGIC 0x50495045
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define MAX_PID_NS_LEVEL 32 // include/linux/pid_namespace.h
+#define UNIX_NAME_SLOTS 128 // a power of two above UNIX_PATH_MAX
 
 // One record per thread. The stack_bytes bytes of return addresses (u64,
 // leaf first) follow it in the stream, then nr_syms symbol records.
@@ -47,6 +52,9 @@ struct task_rec {
 	char comm[TASK_COMM_LEN];
 	u32 nr_syms; // symbol records that follow the stack
 	u32 pad;
+	u64 cgroup_id; // task->cgroups->dfl_cgrp->kn->id: the cgroup v2 directory's inode
+	u32 ns_pid; // the process's pid in its own pid namespace
+	u32 pad2;
 };
 
 // The symbol of one return address, as /proc/PID/stack prints it:
@@ -69,7 +77,8 @@ enum path_source {
 };
 
 // One record per open fd, per fd table. With PATH_FOLLOWS, the path_bytes
-// bytes of the path (no NUL) follow it in the stream.
+// bytes of the path (no NUL) follow it in the stream; with PATH_SOCKET, a
+// sock_rec follows.
 struct file_rec {
 	u32 pid; // task->tgid of the fd table's owner
 	u32 fd;
@@ -92,8 +101,28 @@ struct task_scratch {
 	char text[SYM_SLOTS];
 };
 
+// What a socket fd's struct sock holds (include/net/sock.h sock_common),
+// written after its file_rec. family is 0 when the socket has no sock. A
+// unix socket's bound name follows it: name_bytes bytes of sun_path (an
+// abstract name starts with a NUL; a path's NUL is left out).
+struct sock_rec {
+	u16 family; // skc_family
+	u16 type; // sk_type
+	u16 protocol; // sk_protocol
+	u8 state; // skc_state, TCP's numbering
+	u8 pad;
+	u16 lport; // skc_num, host order
+	u16 rport; // skc_dport, turned to host order
+	u32 netns; // skc_net.net->ns.inum
+	u8 laddr[16]; // skc_rcv_saddr (first 4 bytes) or skc_v6_rcv_saddr
+	u8 raddr[16]; // skc_daddr or skc_v6_daddr
+	s32 name_bytes;
+	u32 pad2;
+};
+
 struct file_scratch {
 	struct file_rec rec;
+	struct sock_rec sock;
 	char path[PATH_BYTES];
 };
 
@@ -236,6 +265,35 @@ static long write_symbol(u32 i, void *data)
 	return 0;
 }
 
+// ns_pid returns the process's pid in its own pid namespace: the last of
+// its leader's struct pid numbers[] (kernel/pid.c pid_nr_ns at level
+// pid->level), what NStgid's last field shows. group_leader and thread_pid
+// are plain pointers the verifier lets us load through (no __rcu), and an
+// index into the numbers[] flexible array must be a constant: the levels
+// containers use are spelled out, and deeper ones read with a helper.
+static __always_inline u32 ns_pid(struct task_struct *task)
+{
+	struct pid *pid = task->group_leader->thread_pid;
+	if (!pid)
+		return 0;
+	switch (pid->level) {
+	case 0:
+		return pid->numbers[0].nr;
+	case 1:
+		return pid->numbers[1].nr;
+	case 2:
+		return pid->numbers[2].nr;
+	}
+	u32 level = pid->level;
+	if (level >= MAX_PID_NS_LEVEL)
+		return 0;
+	void *upid = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+		     level * bpf_core_type_size(struct upid);
+	int nr = 0;
+	bpf_probe_read_kernel(&nr, sizeof(nr), upid + bpf_core_field_offset(struct upid, nr));
+	return nr;
+}
+
 SEC("iter/task")
 int dump_task(struct bpf_iter__task *ctx)
 {
@@ -266,6 +324,10 @@ int dump_task(struct bpf_iter__task *ctx)
 	r->switches = task->nvcsw + task->nivcsw;
 	r->nofile = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
 	BPF_CORE_READ_INTO(&r->comm, task, comm);
+	// cgroups is __rcu: BPF_CORE_READ, as for cred.
+	r->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	r->ns_pid = ns_pid(task);
+	r->pad2 = 0;
 
 	long n = bpf_get_task_stack(task, s->stack, MAX_FRAMES * sizeof(u64), 0);
 	r->stack_bytes = n;
@@ -293,6 +355,70 @@ static __always_inline u32 cloexec_flag(struct task_struct *task, u32 fd)
 		return 0;
 	bpf_probe_read_kernel(&word, sizeof(word), bits + fd / BITS_PER_LONG);
 	return (word >> (fd % BITS_PER_LONG)) & 1 ? O_CLOEXEC : 0;
+}
+
+// read_sock fills s->sock from a socket file and returns the bytes of unix
+// name to send after it. Every field is set (zeroed when it does not
+// apply), so nothing of the previous socket crosses into the record.
+//
+// bpf_sock_from_file (5.11) hands back a BTF pointer, so the fields are
+// plain loads, which the verifier makes fault-safe, rather than a
+// bpf_probe_read_kernel call each (BPF_CORE_READ).
+static __always_inline u32 read_sock(struct file_scratch *s, struct file *file)
+{
+	struct sock_rec *r = &s->sock;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->name_bytes = -1;
+	struct socket *sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	struct sock *sk = sock->sk;
+	if (!sk)
+		return 0;
+	r->family = sk->__sk_common.skc_family;
+	r->type = sk->sk_type;
+	r->protocol = sk->sk_protocol;
+	r->state = sk->__sk_common.skc_state;
+	struct net *net = sk->__sk_common.skc_net.net;
+	if (net)
+		r->netns = net->ns.inum;
+	switch (r->family) {
+	case AF_INET:
+		*(u32 *)r->laddr = sk->__sk_common.skc_rcv_saddr;
+		*(u32 *)r->raddr = sk->__sk_common.skc_daddr;
+		break;
+	case AF_INET6:
+		BPF_CORE_READ_INTO((struct in6_addr *)r->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)r->raddr, sk, __sk_common.skc_v6_daddr);
+		break;
+	case AF_UNIX: {
+		// sock->sk is not a trusted pointer, which bpf_skc_to_unix_sock
+		// wants: read unix_sock's fields behind struct sock with
+		// bpf_probe_read_kernel.
+		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
+		if (!addr)
+			return 0;
+		int len = BPF_CORE_READ(addr, len) - (int)sizeof(unsigned short);
+		if (len <= 0 || len > UNIX_PATH_MAX)
+			return 0;
+		char *path = (void *)addr + bpf_core_field_offset(struct unix_address, name) +
+			     __builtin_offsetof(struct sockaddr_un, sun_path);
+		if (bpf_probe_read_kernel(s->path, len & (UNIX_NAME_SLOTS - 1), path) < 0)
+			return 0;
+		// A filesystem name ends with its NUL (net/unix/af_unix.c
+		// unix_mkname_bsd counts it), an abstract one need not.
+		if (s->path[0] != 0 && s->path[(len - 1) & (UNIX_NAME_SLOTS - 1)] == 0)
+			len--;
+		r->name_bytes = len;
+		return len;
+	}
+	default:
+		return 0;
+	}
+	// Ports of inet sockets only: other families keep other things there.
+	r->lport = sk->__sk_common.skc_num;
+	r->rport = __builtin_bswap16(sk->__sk_common.skc_dport);
+	return 0;
 }
 
 SEC("iter/task_file")
@@ -328,9 +454,18 @@ int dump_file(struct bpf_iter__task_file *ctx)
 	unsigned long magic = inode->i_sb->s_magic;
 	r->pad = 0;
 	r->path_source = magic == SOCKFS_MAGIC ? PATH_SOCKET : magic == PIPEFS_MAGIC ? PATH_PIPE : PATH_FOLLOWS;
-	if (r->path_source != PATH_FOLLOWS) {
+	if (r->path_source == PATH_PIPE) {
 		r->path_bytes = 0;
 		bpf_seq_write(seq, r, sizeof(*r));
+		return 0;
+	}
+	if (r->path_source == PATH_SOCKET) {
+		r->path_bytes = 0;
+		u32 name = read_sock(s, file);
+		bpf_seq_write(seq, r, sizeof(*r));
+		bpf_seq_write(seq, &s->sock, sizeof(s->sock));
+		if (name > 0)
+			bpf_seq_write(seq, s->path, name & (UNIX_NAME_SLOTS - 1));
 		return 0;
 	}
 

@@ -93,6 +93,88 @@ struct file {
 	struct path f_path;
 	struct inode *f_inode;
 	unsigned int f_flags;
+	void *private_data; // a socket file's struct socket (net/socket.c sock_alloc_file)
+} __attribute__((preserve_access_index));
+
+// Sockets. Only the fields read are declared; include/net/sock.h keeps
+// several of them in anonymous unions, which CO-RE matches by name.
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct in6_addr {
+	u8 s6_addr[16];
+};
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport; // network order
+	u16 skc_num; // host order
+	unsigned short skc_family;
+	volatile unsigned char skc_state;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	u16 sk_type; // 16-bit fields since 5.6 (bitfields before)
+	u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+#define UNIX_PATH_MAX 108
+
+struct sockaddr_un {
+	unsigned short sun_family;
+	char sun_path[UNIX_PATH_MAX];
+};
+
+// include/net/af_unix.h: len counts sun_family and the path (with its NUL
+// for a filesystem name; an abstract name starts with a NUL).
+struct unix_address {
+	int len;
+	struct sockaddr_un name[0];
+} __attribute__((preserve_access_index));
+
+struct unix_sock {
+	struct sock sk;
+	struct unix_address *addr;
+} __attribute__((preserve_access_index));
+
+// Cgroups and pid namespaces.
+struct kernfs_node {
+	u64 id; // the inode number of the cgroup's directory (5.5+)
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp; // the cgroup v2 hierarchy's cgroup
+} __attribute__((preserve_access_index));
+
+struct upid {
+	int nr;
+} __attribute__((preserve_access_index));
+
+struct pid {
+	unsigned int level; // 0 in the initial pid namespace
+	struct upid numbers[0]; // level+1 entries, outermost first
 } __attribute__((preserve_access_index));
 
 struct task_struct {
@@ -110,6 +192,8 @@ struct task_struct {
 	const struct cred *cred;
 	struct files_struct *files;
 	struct signal_struct *signal;
+	struct pid *thread_pid;
+	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 
 // Before 5.14 the state field was called "state" (and was a long).

@@ -29,6 +29,7 @@ type itersnapFileRec struct {
 type itersnapFileScratch struct {
 	_    structs.HostLayout
 	Rec  itersnapFileRec
+	Sock itersnapSockRec
 	Path [4096]int8
 }
 
@@ -39,6 +40,22 @@ const (
 	itersnapPathSourcePATH_SOCKET  itersnapPathSource = 1
 	itersnapPathSourcePATH_PIPE    itersnapPathSource = 2
 )
+
+type itersnapSockRec struct {
+	_         structs.HostLayout
+	Family    uint16
+	Type      uint16
+	Protocol  uint16
+	State     uint8
+	Pad       uint8
+	Lport     uint16
+	Rport     uint16
+	Netns     uint32
+	Laddr     [16]uint8
+	Raddr     [16]uint8
+	NameBytes int32
+	Pad2      uint32
+}
 
 type itersnapSymRec struct {
 	_        structs.HostLayout
@@ -63,6 +80,9 @@ type itersnapTaskRec struct {
 	Comm       [16]int8
 	NrSyms     uint32
 	Pad        uint32
+	CgroupId   uint64
+	NsPid      uint32
+	Pad2       uint32
 }
 
 type itersnapTaskScratch struct {

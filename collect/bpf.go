@@ -47,7 +47,8 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 			State: r.State, ExitState: r.ExitState, Flags: r.Flags,
 			StartTime: r.StartTime, Switches: r.Switches,
 			UID: r.Uid, NoFileLimit: r.Nofile,
-			Stack: -1,
+			Stack:    -1,
+			CgroupID: r.CgroupId, NSPID: r.NsPid,
 		}
 		if len(stack) == 0 {
 			t.Missing |= snapshot.MissingStack
@@ -72,7 +73,7 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 	}
 
 	noPath := 0
-	err = objs.Files(func(r *bpf.FileRecord, path []byte) {
+	err = objs.Files(func(r *bpf.FileRecord, path []byte, sock *bpf.SockRecord, name []byte) {
 		f := snapshot.File{
 			PID: r.Pid, FD: r.Fd, Mode: r.Mode, Flags: r.Flags,
 			// The kernel's dev_t is major<<20|minor; stat(2) reports the
@@ -85,6 +86,9 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 			f.Missing |= snapshot.MissingPath
 			noPath++
 		}
+		if sock != nil {
+			f.Socket = sockFromRecord(sock, name)
+		}
 		s.Files = append(s.Files, f)
 	})
 	if err != nil {
@@ -92,6 +96,8 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 	}
 
 	symbolize(s, syms, rawStacks)
+	s.Meta.Notes = append(s.Meta.Notes, resolveCgroups(s.Tasks)...)
+	keepCgroups(s, f)
 	if noStack > 0 {
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no kernel stack for %d threads (exiting, or stack unavailable)", noStack))
 	}

@@ -119,12 +119,15 @@ func TestBPFAgreesWithProcfs(t *testing.T) {
 		StartTicks          uint64 // procfs has clock-tick resolution
 		NoFileLimit         uint64
 		KernelThread        bool
+		Cgroup              string
+		CgroupID            uint64
+		NSPID               uint32
 		Stack               snapshot.Stack // sleeper only
 	}
 	threads := func(s *snapshot.Snapshot) []thread {
 		var out []thread
 		for _, t := range tasksOf(s, uint32(child.Pid)) {
-			th := thread{t.PID, t.TID, t.PPID, t.UID, t.Comm, t.StartTime / 10_000_000, t.NoFileLimit, t.KernelThread(), nil}
+			th := thread{t.PID, t.TID, t.PPID, t.UID, t.Comm, t.StartTime / 10_000_000, t.NoFileLimit, t.KernelThread(), t.Cgroup, t.CgroupID, t.NSPID, nil}
 			if int(t.TID) == child.SleeperTID {
 				th.Stack = s.StackOf(t)
 			}
@@ -136,7 +139,7 @@ func TestBPFAgreesWithProcfs(t *testing.T) {
 	if d := cmp.Diff(threads(viaProcfs), threads(viaBPF), opts); d != "" {
 		t.Errorf("threads: procfs and bpf disagree (-procfs +bpf):\n%s", d)
 	}
-	if d := cmp.Diff(filesOf(viaProcfs, uint32(child.Pid)), filesOf(viaBPF, uint32(child.Pid))); d != "" {
+	if d := cmp.Diff(filesOf(viaProcfs, uint32(child.Pid)), filesOf(viaBPF, uint32(child.Pid)), testCmpOpts); d != "" {
 		t.Errorf("fds: procfs and bpf disagree (-procfs +bpf):\n%s", d)
 	}
 }

@@ -78,6 +78,9 @@ func runChild(role string) int {
 		syscall.Write(2, []byte(msg))
 		return 1
 	}
+	if role == "net" {
+		return runNetChild(fail)
+	}
 	if role != "fds" {
 		return fail("role", fmt.Errorf("unknown role %q", role))
 	}

@@ -3,6 +3,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,7 @@ func (p Procfs) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snaps
 	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: "procfs", Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
 
-	w := newProcfsWalk(rootfd, f)
+	w := newProcfsWalk(rootfd, f.ByTask())
 	var pids []uint32
 	if len(f.Comms) == 0 && len(f.PIDs) > 0 {
 		// Only the named processes can match: no need to list /proc.
@@ -82,6 +83,8 @@ func (p Procfs) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snaps
 	}
 
 	s.Tasks, s.Files, s.Stacks = w.tasks, w.files, w.stacks.Stacks
+	s.Meta.Notes = append(s.Meta.Notes, cgroupIDs(s.Tasks)...)
+	keepCgroups(s, f)
 	s.Meta.Notes = append(s.Meta.Notes, w.notes()...)
 	s.Sort()
 	s.Finish()
@@ -112,6 +115,8 @@ type procfsWalk struct {
 	tids    []uint32
 	fds     []uint32
 
+	net procfsNet
+
 	gaps procfsGaps
 	// deniedFDs counts processes whose fd links could not be read
 	// (their fds are recorded without paths).
@@ -125,6 +130,7 @@ func newProcfsWalk(rootfd int, f snapshot.Filter) *procfsWalk {
 		stacks:    snapshot.NewInterner(),
 		rawStacks: map[string]int32{},
 		buf:       make([]byte, 0, 16<<10),
+		net:       procfsNet{read: map[uint64]bool{}, socks: map[uint64]snapshot.Socket{}},
 		dirBuf:    make([]byte, 32<<10),
 	}
 }
@@ -249,7 +255,54 @@ func (w *procfsWalk) process(pid uint32) {
 	}
 	if f.Match(pid, ownerComm, leaderComm) && w.fdTable(pid, dirfd, fdDir, infoDir) {
 		drop()
+		return
 	}
+	w.sockets(pidfd, w.files[firstFile:])
+}
+
+// sockets fills the Socket of the process's socket fds from the socket
+// tables of its network namespace.
+func (w *procfsWalk) sockets(pidfd int, files []snapshot.File) {
+	var netns uint64
+	var nsErr error
+	for i := range files {
+		f := &files[i]
+		if f.Kind() != "socket" {
+			continue
+		}
+		if netns == 0 && nsErr == nil {
+			netns, nsErr = w.netns(pidfd)
+			if nsErr == nil {
+				nsErr = w.net.namespace(pidfd, netns, &w.buf)
+			}
+			if nsErr != nil {
+				w.gaps.netns.add(nsErr)
+			}
+		}
+		s, ok := w.net.socks[f.Inode]
+		if !ok {
+			f.Missing |= snapshot.MissingSocket
+			w.gaps.socket.n++
+			continue
+		}
+		f.Socket = s
+	}
+}
+
+// netns returns the inode of the process's network namespace, from the
+// ns/net link ("net:[4026531840]").
+func (w *procfsWalk) netns(pidfd int) (uint64, error) {
+	link, err := readlinkAt(pidfd, "ns/net", &w.linkBuf)
+	if err != nil {
+		return 0, err
+	}
+	digits, ok := bytes.CutPrefix(link, []byte("net:["))
+	digits, ok2 := bytes.CutSuffix(digits, []byte("]"))
+	v, ok3 := parseDecimal(digits)
+	if !ok || !ok2 || !ok3 {
+		return 0, fmt.Errorf("ns/net is %q", link)
+	}
+	return v, nil
 }
 
 // stat reads and parses task/TID/stat. Errors other than the thread's
@@ -295,12 +348,25 @@ func (w *procfsWalk) thread(taskfd int, pid, tid uint32, tidName string, st task
 		if tid == pid && status.tgid != pid {
 			return t, true
 		}
-		t.UID, t.Switches = status.euid, status.switches
+		t.UID, t.Switches, t.NSPID = status.euid, status.switches, status.nsTgid
 	case vanished(err) && !stillThere(taskfd, tidName):
 		return t, true
 	default:
 		t.Missing |= snapshot.MissingStatus
 		w.gaps.status.add(err)
+	}
+
+	b, err = readAt(taskfd, tidName+"/cgroup", &w.buf)
+	if err == nil {
+		t.Cgroup, err = parseCgroupV2(b)
+	}
+	switch {
+	case err == nil:
+	case vanished(err) && !stillThere(taskfd, tidName):
+		return t, true
+	default:
+		t.Missing |= snapshot.MissingCgroup
+		w.gaps.cgroup.add(err)
 	}
 
 	b, err = readAt(taskfd, tidName+"/stack", &w.buf)

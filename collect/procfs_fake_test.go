@@ -95,6 +95,11 @@ func statOf(t *testing.T, path string) syscall.Stat_t {
 // TestProcfsFakeRoot: comm with spaces and parentheses, unreadable files
 // marked and noted, vanished tasks and fds left out silently, a zombie
 // leader's fds read through a live thread.
+const (
+	fakeContainer = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	fakeCgroup    = "/fake.slice/docker-" + fakeContainer + ".scope"
+)
+
 func TestProcfsFakeRoot(t *testing.T) {
 	p := newFakeProc(t)
 	files := t.TempDir()
@@ -114,6 +119,10 @@ func TestProcfsFakeRoot(t *testing.T) {
 	p.write("100/task/102/stat", fakeStat(102, "a) (b c", 'R', 1, 0x400040, 502))
 	p.write("100/task/102/status", fakeStatus(100, 1000, 0, 1))
 	p.write("100/task/102/stack", []byte(fakeSleepStack))
+	for _, tid := range []string{"100", "101", "102"} {
+		// A hybrid host's file: v1 hierarchies first.
+		p.write("100/task/"+tid+"/cgroup", []byte("2:name=systemd:/x\n1:cpu:/y\n0::/fake.slice/docker-"+fakeContainer+".scope\n"))
+	}
 	p.write("100/limits", fakeLimits("unlimited"))
 	p.symlink("100/fd/0", target)
 	p.write("100/fdinfo/0", fakeFDInfo(0o2100002))
@@ -126,6 +135,7 @@ func TestProcfsFakeRoot(t *testing.T) {
 	p.write("200/task/200/stat", fakeStat(200, "broken", 'S', 1, 0, 600))
 	p.write("200/task/200/status", nil)
 	p.write("200/task/200/stack", nil)
+	p.write("200/task/200/cgroup", nil)
 	p.write("200/limits", nil)
 	p.write("200/fd", nil)
 
@@ -137,6 +147,8 @@ func TestProcfsFakeRoot(t *testing.T) {
 	p.write("400/task/400/stat", fakeStat(400, "zombie", 'Z', 1, 0x400104, 700))
 	p.write("400/task/400/status", fakeStatus(400, 0, 1, 1))
 	p.write("400/task/400/stack", []byte{})
+	p.write("400/task/400/cgroup", []byte("0::/fake/400\n"))
+	p.write("400/task/401/cgroup", []byte("0::/fake/400\n"))
 	p.write("400/task/401/stat", fakeStat(401, "thread", 'S', 1, 0x400040, 701))
 	p.write("400/task/401/status", fakeStatus(400, 0, 9, 9))
 	p.write("400/task/401/stack", []byte(fakeNFSStack))
@@ -155,12 +167,12 @@ func TestProcfsFakeRoot(t *testing.T) {
 	const tick = procfsTickNs
 	want := &snapshot.Snapshot{
 		Tasks: []snapshot.Task{
-			{PID: 100, TID: 100, PPID: 1, Comm: "a) (b c", State: snapshot.TaskInterruptible, Flags: 0x400100, StartTime: 500 * tick, Switches: 7, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 0},
-			{PID: 100, TID: 101, PPID: 1, Comm: "worker one", State: snapshot.TaskUninterruptible, Flags: 0x400140, StartTime: 501 * tick, Switches: 5, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 1, Missing: snapshot.MissingKillable},
-			{PID: 100, TID: 102, PPID: 1, Comm: "a) (b c", State: snapshot.TaskRunning, Flags: 0x400040, StartTime: 502 * tick, Switches: 1, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 0},
-			{PID: 200, TID: 200, PPID: 1, Comm: "broken", State: snapshot.TaskInterruptible, StartTime: 600 * tick, Stack: -1, Missing: snapshot.MissingStatus | snapshot.MissingStack | snapshot.MissingLimit},
-			{PID: 400, TID: 400, PPID: 1, Comm: "zombie", ExitState: snapshot.ExitZombie, Flags: 0x400104, StartTime: 700 * tick, Switches: 2, NoFileLimit: 1024, Stack: -1, Missing: snapshot.MissingStack},
-			{PID: 400, TID: 401, PPID: 1, Comm: "thread", State: snapshot.TaskInterruptible, Flags: 0x400040, StartTime: 701 * tick, Switches: 18, NoFileLimit: 1024, Stack: 1},
+			{PID: 100, TID: 100, PPID: 1, Comm: "a) (b c", State: snapshot.TaskInterruptible, Flags: 0x400100, StartTime: 500 * tick, Switches: 7, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 0, Cgroup: fakeCgroup},
+			{PID: 100, TID: 101, PPID: 1, Comm: "worker one", State: snapshot.TaskUninterruptible, Flags: 0x400140, StartTime: 501 * tick, Switches: 5, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 1, Cgroup: fakeCgroup, Missing: snapshot.MissingKillable},
+			{PID: 100, TID: 102, PPID: 1, Comm: "a) (b c", State: snapshot.TaskRunning, Flags: 0x400040, StartTime: 502 * tick, Switches: 1, UID: 1000, NoFileLimit: snapshot.NoLimit, Stack: 0, Cgroup: fakeCgroup},
+			{PID: 200, TID: 200, PPID: 1, Comm: "broken", State: snapshot.TaskInterruptible, StartTime: 600 * tick, Stack: -1, Missing: snapshot.MissingStatus | snapshot.MissingStack | snapshot.MissingLimit | snapshot.MissingCgroup},
+			{PID: 400, TID: 400, PPID: 1, Comm: "zombie", ExitState: snapshot.ExitZombie, Flags: 0x400104, StartTime: 700 * tick, Switches: 2, NoFileLimit: 1024, Stack: -1, Cgroup: "/fake/400", Missing: snapshot.MissingStack},
+			{PID: 400, TID: 401, PPID: 1, Comm: "thread", State: snapshot.TaskInterruptible, Flags: 0x400040, StartTime: 701 * tick, Switches: 18, NoFileLimit: 1024, Stack: 1, Cgroup: "/fake/400"},
 		},
 		Files: []snapshot.File{
 			{PID: 100, FD: 0, Mode: tst.Mode, Flags: 0o2100002, Dev: tst.Dev, Inode: tst.Ino, Path: target},
@@ -179,6 +191,7 @@ func TestProcfsFakeRoot(t *testing.T) {
 		"procfs: no kernel stack for 1 thread (running on another CPU, or exiting)",
 		"procfs: limits unreadable for 1 process (is a directory)",
 		"procfs: fdinfo unreadable for 1 fd: no flags (no \"flags:\" line)",
+		"procfs: cgroup unreadable for 1 thread (is a directory)",
 	}
 
 	s, err := Procfs{Root: p.root}.Collect(context.Background(), snapshot.Filter{})
@@ -190,6 +203,9 @@ func TestProcfsFakeRoot(t *testing.T) {
 	}
 	if d := cmp.Diff(want.Files, s.Files); d != "" {
 		t.Errorf("files (-want +got):\n%s", d)
+	}
+	if got := s.Tasks[0].Container(); got != fakeContainer {
+		t.Errorf("container %q, want %q", got, fakeContainer)
 	}
 	if d := cmp.Diff(want.Stacks, s.Stacks); d != "" {
 		t.Errorf("stacks (-want +got):\n%s", d)

@@ -23,6 +23,9 @@ type procfsGaps struct {
 	path    procfsGap // snapshot.MissingPath
 	fdStat  procfsGap // no mode, dev, inode
 	fdInfo  procfsGap // no flags
+	cgroup  procfsGap // snapshot.MissingCgroup
+	netns   procfsGap // a network namespace's socket tables unreadable
+	socket  procfsGap // snapshot.MissingSocket: not in the namespace's tables
 }
 
 // procfsGap counts one kind of unreadable field and remembers a few distinct
@@ -74,6 +77,9 @@ func (w *procfsWalk) notes() []string {
 	note(g.path, "fd path unreadable", "fd", "", "")
 	note(g.fdStat, "fd stat failed", "fd", ": no mode, device, inode", "")
 	note(g.fdInfo, "fdinfo unreadable", "fd", ": no flags", "")
+	note(g.cgroup, "cgroup unreadable", "thread", "", "")
+	note(g.netns, "socket tables unreadable", "process", "", "")
+	note(g.socket, "socket not in /proc/PID/net", "fd", "", "netlink, packet or another family, or a socket of another network namespace")
 	return notes
 }
 

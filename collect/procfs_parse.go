@@ -135,6 +135,7 @@ type taskStatus struct {
 	tgid     uint32
 	euid     uint32
 	switches uint64 // voluntary + nonvoluntary context switches
+	nsTgid   uint32 // the last field of NStgid: the pid in the process's own namespace
 }
 
 var errBadStatus = errors.New("malformed status")
@@ -188,6 +189,15 @@ func parseStatus(b []byte) (taskStatus, error) {
 			v, ok = parseDecimal(val)
 			st.switches += v
 			have |= haveNonvol
+		case "NStgid":
+			// One tgid per pid namespace level, outermost first
+			// (fs/proc/array.c task_state); Linux 4.1+.
+			fields := bytes.Fields(val)
+			if len(fields) == 0 {
+				return st, errBadStatus
+			}
+			v, ok = parseDecimal(fields[len(fields)-1])
+			st.nsTgid = uint32(v)
 		default:
 			continue
 		}
@@ -273,4 +283,24 @@ func parseFDInfoFlags(b []byte) (uint32, error) {
 		return 0, errNoFlags
 	}
 	return uint32(v), nil
+}
+
+var errNoCgroupV2 = errors.New(`no "0::" line`)
+
+// parseCgroupV2 returns the cgroup v2 path of /proc/PID/cgroup (the "0::"
+// line; kernel/cgroup/cgroup.c proc_cgroup_show), which hybrid hosts print
+// after the v1 hierarchies' lines.
+func parseCgroupV2(b []byte) (string, error) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if p, ok := bytes.CutPrefix(line, []byte("0::")); ok {
+			return string(p), nil
+		}
+	}
+	return "", errNoCgroupV2
 }

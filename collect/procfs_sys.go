@@ -50,6 +50,39 @@ func readAt(dirfd int, name string, buf *[]byte) ([]byte, error) {
 	return b, err
 }
 
+// readWholeAt is readAt for files longer than a page, such as the socket
+// tables in /proc/PID/net: fs/seq_file.c hands out at most one buffer of
+// records (a page) per read(2), so only a read that returns 0 ends them.
+func readWholeAt(dirfd int, name string, buf *[]byte) ([]byte, error) {
+	fd, err := openAt(dirfd, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	b := (*buf)[:0]
+	if cap(b) < 64<<10 {
+		b = make([]byte, 0, 64<<10)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			*buf = b[:0]
+			return nil, err
+		}
+		if m == 0 {
+			*buf = b[:0]
+			return b, nil
+		}
+		b = b[:len(b)+m]
+	}
+}
+
 func readFD(fd int, b []byte) ([]byte, error) {
 	b = b[:cap(b)]
 	if len(b) == 0 {

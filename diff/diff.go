@@ -51,7 +51,8 @@ type Options struct {
 	// I, stopped, parked), which are normal and left out by default.
 	IncludeIdle bool
 	// Filter keeps findings (and restarts) of matching processes only:
-	// Filter.Match(pid, thread comm, process comm).
+	// Filter.Match(pid, thread comm, process comm), and of Filter.Containers
+	// (restarts are kept by pid and name alone).
 	Filter snapshot.Filter
 	// MinGrowth is the persistent growth (new fds that persist, and net
 	// growth, whichever is less) a group of fds needs to be an fd leak;

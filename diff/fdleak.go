@@ -32,10 +32,17 @@ type fdKey struct {
 func keyOf(f *snapshot.File) fdKey { return fdKey{f.FD, f.Dev, f.Inode} }
 
 // groupTarget is the one place that decides which fds of a process count
-// together, so that one leak is one finding: every socket is "socket:[*]",
-// every pipe "pipe:[*]", and a leak into numbered files ("part17.dat",
+// together, so that one leak is one finding: a socket whose sock was read
+// by what it is (protocol, state and remote end, as snapshot.Socket.Target
+// names it), any other socket "socket:[*]", every pipe "pipe:[*]", and a
+// leak into numbered files ("part17.dat",
 // "/tmp/x.123") is one group ("part*.dat", "/tmp/x.*").
-func groupTarget(f *snapshot.File) string { return Target(f.Path) }
+func groupTarget(f *snapshot.File) string {
+	if t := f.Socket.Target(); t != "" {
+		return t // a socket whose sock was read: "tcp CLOSE_WAIT 10.0.0.5:5432"
+	}
+	return Target(f.Path)
+}
 
 // Target collapses the numbers in a path that differ between fds of one
 // leak. A pseudo file's inode becomes "*" ("socket:[123]" → "socket:[*]",
@@ -282,6 +289,7 @@ func (w *Walk) fdLeaks() []FDLeakFinding {
 				Subject: Subject{
 					PID: key.PID, Comm: pb.comm(), ProcessComm: pb.comm(),
 					ProcessStart: pb.leader.StartTime,
+					Container:    pb.leader.Container(), Pod: pb.leader.Pod(),
 				},
 				Kind:        g.kind,
 				Target:      g.target,

@@ -18,6 +18,10 @@ type Subject struct {
 	ProcessComm  string
 	ProcessStart uint64
 	ThreadStart  uint64 // 0 for process findings
+	// Container and Pod are the container ID and Kubernetes pod UID that
+	// the process's cgroup in B names ("" when none).
+	Container string `json:",omitzero"`
+	Pod       string `json:",omitzero"`
 }
 
 // Process returns the process identity.
@@ -42,7 +46,7 @@ const (
 type FDLeakFinding struct {
 	Subject
 	Kind          string  // snapshot.File.Kind(): file, socket, pipe, eventfd, ...
-	Target        string  // path with numbers collapsed: "socket:[*]", "/data/part*.dat"
+	Target        string  // path with numbers collapsed ("socket:[*]", "/data/part*.dat"), or a socket's group ("tcp CLOSE_WAIT 10.0.0.5:5432")
 	FDsA, FDsB    int     // fds in the group at A and at B
 	New           int     // fds in the group opened after A, open at B and, with 3+ snapshots, in the one before B (by fd, dev, inode)
 	ProcessFDsA   int     // every fd of the process at A

@@ -61,7 +61,7 @@ func (w *Walk) addThreads(f *frame) {
 	blocked := map[snapshot.ThreadKey]int{}
 	for j := range f.snap.Tasks {
 		t := &f.snap.Tasks[j]
-		if !passes(w.filters, t.PID, t.Comm, f.procs[t.PID].comm()) {
+		if !passes(w.filters, t.PID, t.Comm, f.procs[t.PID].comm(), t.Cgroup) {
 			continue
 		}
 		key := w.k.thread(t)
@@ -115,7 +115,7 @@ func (w *Walk) eachThreadAtB(fn func(key snapshot.ThreadKey, t *snapshot.Task)) 
 	b := w.last
 	for j := range b.snap.Tasks {
 		t := &b.snap.Tasks[j]
-		if passes(w.filters, t.PID, t.Comm, b.procs[t.PID].comm()) {
+		if passes(w.filters, t.PID, t.Comm, b.procs[t.PID].comm(), t.Cgroup) {
 			fn(w.k.thread(t), t)
 		}
 	}

@@ -58,9 +58,9 @@ func comparisonRules(heads []Head) (keyer, []snapshot.Filter, []string) {
 	return k, filters, notes
 }
 
-func passes(filters []snapshot.Filter, pid uint32, comm, processComm string) bool {
+func passes(filters []snapshot.Filter, pid uint32, comm, processComm, cgroup string) bool {
 	for _, f := range filters {
-		if !f.Match(pid, comm, processComm) {
+		if !f.Match(pid, comm, processComm) || !f.MatchCgroup(cgroup) {
 			return false
 		}
 	}
@@ -90,6 +90,16 @@ func formatFilter(f snapshot.Filter) string {
 		slices.Sort(comms)
 		comms = slices.Compact(comms)
 		parts = append(parts, "comm "+strings.Join(comms, ","))
+	}
+	for _, l := range []struct {
+		name string
+		vals []string
+	}{{"container", f.Containers}, {"cgroup", f.Cgroups}} {
+		if len(l.vals) > 0 {
+			vals := slices.Clone(l.vals)
+			slices.Sort(vals)
+			parts = append(parts, l.name+" "+strings.Join(slices.Compact(vals), ","))
+		}
 	}
 	return strings.Join(parts, " ")
 }

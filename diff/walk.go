@@ -143,7 +143,9 @@ func (w *Walk) Report() *Report {
 	})
 	sortRestarts(r.Restarts)
 
-	match := func(s Subject) bool { return opts.Filter.Match(s.PID, s.Comm, s.ProcessComm) }
+	match := func(s Subject) bool {
+		return opts.Filter.Match(s.PID, s.Comm, s.ProcessComm) && opts.Filter.MatchContainer(s.Container)
+	}
 	if opts.wants(FDLeak) {
 		r.FDLeaks = keep(w.fdLeaks(), func(f FDLeakFinding) bool { return match(f.Subject) })
 		sortFDLeaks(r.FDLeaks)
@@ -220,7 +222,7 @@ func (w *Walk) newFrame(i int, s *snapshot.Snapshot, runs []FileRun) (*frame, er
 	}
 	for pid, p := range f.procs {
 		p.key = snapshot.ProcessKey{PID: pid, StartTime: w.k.start(p.leader.StartTime)}
-		p.passes = passes(w.filters, pid, p.comm(), p.comm())
+		p.passes = passes(w.filters, pid, p.comm(), p.comm(), p.leader.Cgroup)
 	}
 	files := s.Files
 	if runs == nil {
@@ -278,6 +280,7 @@ func (f *frame) subject(t *snapshot.Task) Subject {
 		PID: t.PID, TID: t.TID, Comm: t.Comm,
 		ProcessComm: p.comm(), ProcessStart: p.leader.StartTime,
 		ThreadStart: t.StartTime,
+		Container:   p.leader.Container(), Pod: p.leader.Pod(),
 	}
 }
 

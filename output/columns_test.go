@@ -23,11 +23,11 @@ func TestHeadersAsDocumented(t *testing.T) {
 		doc    string // as the README's "CSV columns" section spells it
 	}{
 		{"list", Names(SnapshotColumns), "`list`: `id,time,host,kernel,collector,threads,processes,fds,label,duration,filter,partial`"},
-		{"show --tasks", Names(TaskColumns), "`show --tasks` (the default): `snapshot,pid,tid,comm,state,stack`"},
+		{"show --tasks", Names(TaskColumns), "`show --tasks` (the default): `snapshot,pid,tid,comm,state,stack,cgroup,container,pod,ns_pid`"},
 		{"show --stacks", Names(StackColumns), "`show --stacks`: `snapshot,threads,states,comms,stack`"},
-		{"show --fds", Names(FDColumns), "`show --fds`: `snapshot,pid,comm,fd,kind,path`"},
+		{"show --fds", Names(FDColumns), "`show --fds`: `snapshot,pid,comm,fd,kind,path,proto,sock_state,local,remote,netns`"},
 		{"forget", Names(ForgetColumns), "`forget`: `snapshot,time,action,reasons`"},
-		{"diff", Names(FindingColumns), "`finding,pid,tid,comm` first, then\n`snapshot_a,snapshot_b,state,killable,blocked_for,class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,samples,process_fds,limit,limit_used,switches_a,switches_b,stack,evidence,exhausts_in`"},
+		{"diff", Names(FindingColumns), "`finding,pid,tid,comm` first, then\n`snapshot_a,snapshot_b,state,killable,blocked_for,class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,samples,process_fds,limit,limit_used,switches_a,switches_b,stack,evidence,exhausts_in,container,pod`"},
 	} {
 		if !bytes.Contains(readme, []byte(tc.doc)) {
 			t.Errorf("README does not document %s as %q", tc.what, tc.doc)

@@ -169,7 +169,9 @@ var (
 		}
 		return ETA(l.ExhaustsIn)
 	})
-	colStack = Column[Finding]{"stack", KeepTail, func(f Finding) Value {
+	colContainer = Column[Finding]{"container", KeepHead, func(f Finding) Value { return Text(f.Subject().Container) }}
+	colPod       = Column[Finding]{"pod", KeepHead, func(f Finding) Value { return Text(f.Subject().Pod) }}
+	colStack     = Column[Finding]{"stack", KeepTail, func(f Finding) Value {
 		switch {
 		case f.Blocked != nil:
 			return Text(f.Blocked.Stack)
@@ -190,7 +192,7 @@ var FindingColumns = []Column[Finding]{
 	colState, colKillable, colBlockedFor, colClass,
 	colFdKind, colTarget, colFdsA, colFdsB, colNewFDs, colGrowth, colGrowthPerHour, colMonotonic,
 	colSamples, colProcessFDs, colLimit, colLimitUsed, colSwitchesA, colSwitchesB, colStack,
-	colEvidence, colExhaustsIn,
+	colEvidence, colExhaustsIn, colContainer, colPod,
 }
 
 // KindColumns are the columns a table of one kind of finding shows: only

@@ -38,6 +38,12 @@ func FilterString(f snapshot.Filter) string {
 	for _, p := range f.PIDs {
 		parts = append(parts, "--pid="+strconv.FormatUint(uint64(p), 10))
 	}
+	for _, c := range f.Containers {
+		parts = append(parts, "--container="+c)
+	}
+	for _, c := range f.Cgroups {
+		parts = append(parts, "--cgroup="+c)
+	}
 	return strings.Join(parts, " ")
 }
 

@@ -65,7 +65,7 @@ func worst(r *diff.Report, k diff.Kind) string {
 	switch {
 	case k == diff.FDLeak && len(r.FDLeaks) > 0:
 		f := r.FDLeaks[0]
-		s := fmt.Sprintf("worst: pid %d %s %s %d → %d", f.PID, Escape(f.Comm), Escape(f.Target), f.FDsA, f.FDsB)
+		s := fmt.Sprintf("worst: pid %d %s%s %s %d → %d", f.PID, Escape(f.Comm), where(f.Subject), Escape(f.Target), f.FDsA, f.FDsB)
 		if f.Exhausts {
 			s += fmt.Sprintf(", runs out of fds in ~%s", ShortDuration(f.ExhaustsIn))
 		}
@@ -79,15 +79,29 @@ func worst(r *diff.Report, k diff.Kind) string {
 		return s + ")"
 	case k == diff.NewlyBlocked && len(r.NewlyBlocked) > 0:
 		f := r.NewlyBlocked[0]
-		return fmt.Sprintf("e.g. pid %d tid %d %s in %s", f.PID, f.TID, Escape(f.Comm), Escape(leaf(f.Stack)))
+		return fmt.Sprintf("e.g. pid %d tid %d %s%s in %s", f.PID, f.TID, Escape(f.Comm), where(f.Subject), Escape(leaf(f.Stack)))
 	case k == diff.Stuck && len(r.Stuck) > 0:
 		f := r.Stuck[0]
-		return fmt.Sprintf("worst: pid %d tid %d %s blocked at least %s in %s", f.PID, f.TID, Escape(f.Comm), f.BlockedFor.Round(time.Second), Escape(leaf(f.Stack)))
+		return fmt.Sprintf("worst: pid %d tid %d %s%s blocked at least %s in %s", f.PID, f.TID, Escape(f.Comm), where(f.Subject), f.BlockedFor.Round(time.Second), Escape(leaf(f.Stack)))
 	case k == diff.UnchangedStack && len(r.Unchanged) > 0:
 		f := r.Unchanged[0]
 		return fmt.Sprintf("e.g. pid %d tid %d %s (%s) in %s", f.PID, f.TID, Escape(f.Comm), f.Class, Escape(leaf(f.Stack)))
 	}
 	return ""
+}
+
+// where names the container and pod a finding's process runs in, for the
+// summary: " in container 3f2a9c1b7e4d of pod 5c1e…", or "" on the host.
+// A container ID is cut to 12 characters, as docker ps shows it.
+func where(s diff.Subject) string {
+	var b strings.Builder
+	if s.Container != "" {
+		fmt.Fprintf(&b, " in container %.12s", Escape(s.Container))
+	}
+	if s.Pod != "" {
+		fmt.Fprintf(&b, " of pod %s", Escape(s.Pod))
+	}
+	return b.String()
 }
 
 // leaf is the innermost function of a folded stack.

@@ -26,6 +26,19 @@ var TaskColumns = []Column[TaskRow]{
 	{"comm", Whole, func(r TaskRow) Value { return Text(r.Task.Comm) }},
 	{"state", Whole, func(r TaskRow) Value { return Text(string(r.Task.StateLetter())) }},
 	{"stack", KeepTail, func(r TaskRow) Value { return Text(r.Stack) }},
+	{"cgroup", KeepTail, func(r TaskRow) Value { return Text(r.Task.Cgroup) }},
+	{"container", KeepHead, func(r TaskRow) Value { return Text(r.Task.Container()) }},
+	{"pod", KeepHead, func(r TaskRow) Value { return Text(r.Task.Pod()) }},
+	{"ns_pid", Whole, func(r TaskRow) Value { return knownUint(r.Task.NSPID) }},
+}
+
+// knownUint is v, or "does not apply" for 0, which no kernel gives a
+// namespace or a pid: the collector could not read it.
+func knownUint(v uint32) Value {
+	if v == 0 {
+		return None()
+	}
+	return Uint(v)
 }
 
 // TaskRows lists the threads of s that keep keeps, in snapshot order.
@@ -56,6 +69,21 @@ var FDColumns = []Column[FDRow]{
 	{"fd", Whole, func(r FDRow) Value { return Uint(r.File.FD) }},
 	{"kind", Whole, func(r FDRow) Value { return Text(r.File.Kind()) }},
 	{"path", KeepTail, func(r FDRow) Value { return Text(r.File.Path) }},
+	{"proto", Whole, func(r FDRow) Value { return Text(r.File.Socket.Proto()) }},
+	{"sock_state", Whole, func(r FDRow) Value { return Text(r.File.Socket.StateName()) }},
+	{"local", KeepTail, func(r FDRow) Value { return Text(r.File.Socket.LocalEnd()) }},
+	{"remote", KeepTail, func(r FDRow) Value { return Text(r.File.Socket.RemoteEnd()) }},
+	{"netns", Whole, func(r FDRow) Value { return knownUint(r.File.Socket.NetNS) }},
+}
+
+// ProcessContainers maps each pid to its process's container ID, which a
+// --container filter matches.
+func ProcessContainers(s *snapshot.Snapshot) map[uint32]string {
+	m := map[uint32]string{}
+	for _, p := range s.Processes() {
+		m[p.PID] = p.Container()
+	}
+	return m
 }
 
 // ProcessComms maps each pid to its process's (leader's) name, which a
@@ -70,12 +98,12 @@ func ProcessComms(s *snapshot.Snapshot) map[uint32]string {
 
 // FDRows lists the fds of the processes f matches, in snapshot order.
 func FDRows(s *snapshot.Snapshot, f snapshot.Filter) []FDRow {
-	pcomm := ProcessComms(s)
+	pcomm, pcontainer := ProcessComms(s), ProcessContainers(s)
 	out := make([]FDRow, 0, len(s.Files))
 	for i := range s.Files {
 		fd := &s.Files[i]
 		comm := pcomm[fd.PID]
-		if !f.Match(fd.PID, comm, comm) {
+		if !f.Match(fd.PID, comm, comm) || !f.MatchContainer(pcontainer[fd.PID]) {
 			continue
 		}
 		out = append(out, FDRow{s.ID, fd, comm})

@@ -11,6 +11,9 @@ type File struct {
 	Dev   uint64 // device number as stat(2) reports it (userspace encoding)
 	Inode uint64
 	Path  string // as readlink(/proc/PID/fd/N) shows it
+	// Socket is what the kernel knows of a socket fd's sock; zero for other
+	// fds (and for a socket whose sock could not be read: MissingSocket).
+	Socket Socket `json:",omitzero"`
 	Missing
 }
 

@@ -6,6 +6,7 @@ package snapshot
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -44,10 +45,14 @@ type Meta struct {
 }
 
 // Filter selects tasks by process id or by name; a task that matches any
-// entry is kept. An empty filter keeps everything.
+// entry is kept. Containers and Cgroups narrow that further: a task is kept
+// only when, besides, its container ID starts with one of Containers or its
+// cgroup is one of Cgroups or below it. An empty filter keeps everything.
 type Filter struct {
-	Comms []string `json:",omitempty"`
-	PIDs  []uint32 `json:",omitempty"`
+	Comms      []string `json:",omitempty"`
+	PIDs       []uint32 `json:",omitempty"`
+	Containers []string `json:",omitempty"` // container ID prefixes
+	Cgroups    []string `json:",omitempty"` // cgroup v2 paths: "/system.slice"
 }
 
 // The most entries a Filter may have: the sizes of the BPF program's filter
@@ -58,13 +63,64 @@ const (
 )
 
 // Empty reports whether the filter keeps every task.
-func (f Filter) Empty() bool { return len(f.Comms) == 0 && len(f.PIDs) == 0 }
+func (f Filter) Empty() bool {
+	return len(f.Comms) == 0 && len(f.PIDs) == 0 && len(f.Containers) == 0 && len(f.Cgroups) == 0
+}
+
+// ByTask is the filter's pid and name part alone: what the BPF program
+// applies in the kernel.
+func (f Filter) ByTask() Filter { return Filter{Comms: f.Comms, PIDs: f.PIDs} }
+
+// MatchCgroup reports whether a task in this cgroup passes the filter's
+// container and cgroup part (true when it has none).
+func (f Filter) MatchCgroup(cgroup string) bool {
+	if len(f.Containers) == 0 && len(f.Cgroups) == 0 {
+		return true
+	}
+	if id := ContainerID(cgroup); id != "" {
+		for _, c := range f.Containers {
+			if strings.HasPrefix(id, c) {
+				return true
+			}
+		}
+	}
+	for _, c := range f.Cgroups {
+		if InCgroup(cgroup, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchContainer reports whether a container ID passes the filter's
+// Containers (true when it has none): the ID starts with one of them.
+func (f Filter) MatchContainer(id string) bool {
+	if len(f.Containers) == 0 {
+		return true
+	}
+	for _, c := range f.Containers {
+		if id != "" && strings.HasPrefix(id, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// InCgroup reports whether cgroup is parent or below it: "/a/b" is in "/a"
+// and in "/", "/ab" is not in "/a".
+func InCgroup(cgroup, parent string) bool {
+	if cgroup == "" {
+		return false
+	}
+	parent = strings.TrimSuffix(parent, "/")
+	return parent == "" || cgroup == parent || strings.HasPrefix(cgroup, parent+"/")
+}
 
 // Match reports whether a task with this pid, thread comm and process comm
 // passes the filter. The collectors apply the same rule (the BPF collector in
 // the kernel), so a procfs snapshot and a BPF snapshot with one filter agree.
 func (f Filter) Match(pid uint32, comm, processComm string) bool {
-	if f.Empty() {
+	if len(f.Comms) == 0 && len(f.PIDs) == 0 {
 		return true
 	}
 	for _, p := range f.PIDs {
@@ -101,6 +157,8 @@ const (
 	MissingPath                         // the fd's path could not be resolved
 	MissingLimit                        // RLIMIT_NOFILE could not be read
 	MissingStatus                       // uid or switch counts could not be read
+	MissingSocket                       // a socket fd's sock could not be read (or found in /proc/PID/net)
+	MissingCgroup                       // the task's cgroup path could not be resolved
 )
 
 // Finish fills the counts in Meta. Collectors call it once records are in.
@@ -150,7 +208,15 @@ type Process struct {
 	UID         uint32
 	NoFileLimit uint64
 	Threads     int
+	Cgroup      string // the leader's cgroup v2 path
+	NSPID       uint32 // the pid in the process's own pid namespace
 }
+
+// Container is the container ID that the process's cgroup names.
+func (p Process) Container() string { return ContainerID(p.Cgroup) }
+
+// Pod is the Kubernetes pod UID that the process's cgroup names.
+func (p Process) Pod() string { return PodUID(p.Cgroup) }
 
 // Processes derives one Process per thread group, ordered by pid. When the
 // leader is not in the snapshot (filtered by thread name), the lowest thread
@@ -170,6 +236,7 @@ func (s *Snapshot) Processes() []Process {
 		if cur := leaders[t.PID]; !ok || BetterLeader(&cur, &t) {
 			leaders[t.PID] = t
 			p.PPID, p.Comm, p.StartTime, p.UID, p.NoFileLimit = t.PPID, t.Comm, t.StartTime, t.UID, t.NoFileLimit
+			p.Cgroup, p.NSPID = t.Cgroup, t.NSPID
 		}
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })

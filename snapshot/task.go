@@ -13,8 +13,24 @@ type Task struct {
 	UID            uint32 // effective uid
 	NoFileLimit    uint64 // RLIMIT_NOFILE soft limit; NoLimit when unlimited
 	Stack          int32  // index into Snapshot.Stacks, -1 when none
-	Missing        Missing
+	// CgroupID is the inode number of the thread's cgroup v2 directory
+	// (task->cgroups->dfl_cgrp->kn->id), and Cgroup its path below the
+	// cgroup2 mount as the 0:: line of /proc/PID/cgroup shows it ("/" for
+	// the root; empty when unknown: MissingCgroup).
+	CgroupID uint64 `json:",omitzero"`
+	Cgroup   string `json:",omitzero"`
+	// NSPID is the process's pid in its own pid namespace (the last field
+	// of NStgid in /proc/PID/status; 1 for a container's init). It equals
+	// PID in the host's namespace.
+	NSPID   uint32 `json:",omitzero"`
+	Missing Missing
 }
+
+// Container is the container ID that the task's cgroup names, "" when none.
+func (t Task) Container() string { return ContainerID(t.Cgroup) }
+
+// Pod is the Kubernetes pod UID that the task's cgroup names, "" when none.
+func (t Task) Pod() string { return PodUID(t.Cgroup) }
 
 // NoLimit is RLIM_INFINITY as the kernel stores it.
 const NoLimit = ^uint64(0)

@@ -240,13 +240,13 @@ func decodeRecordV1(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 		}
 		s.Stacks[i] = stacks.stacks[j]
 	}
-	s.Tasks, s.Files, err = decodeTables(body, len(s.Stacks), true)
+	s.Tasks, s.Files, err = decodeTables(body, len(s.Stacks), true, false)
 	return err
 }
 
 // decodeTables undoes encodeTables; task stack indexes are checked against
 // nStacks.
-func decodeTables(body []byte, nStacks int, volatile bool) ([]snapshot.Task, []snapshot.File, error) {
+func decodeTables(body []byte, nStacks int, volatile, extras bool) ([]snapshot.Task, []snapshot.File, error) {
 	d := decoder{buf: body}
 	strs := make([]string, d.count())
 	for i := range strs {
@@ -261,6 +261,9 @@ func decodeTables(body []byte, nStacks int, volatile bool) ([]snapshot.Task, []s
 	}
 	tasks := decodeTasks(&d, str, nStacks, volatile)
 	files := decodeFiles(&d, str)
+	if extras {
+		decodeExtras(&d, str, tasks, files)
+	}
 	return tasks, files, d.done()
 }
 

@@ -18,16 +18,19 @@ import (
 //	snapmeta   1 | JSON of snapshot.Meta
 //	           (JSON: small, read alone by `list`, readable with `bbolt get`,
 //	           and new Meta fields need no new encoding version)
-//	records    2 | uvarint len(table) | table | packed(switches)
+//	records    3 | uvarint len(table) | table | packed(columns)
 //	  table    uvarint n | n × Δ chunk ID: the snapshot's process chunks, in
 //	           pid order. Outside the packed part so that retention finds the
 //	           chunks a record uses without inflating anything.
-//	  switches uvarint n | n × uvarint nvcsw+nivcsw, one per thread in chunk
-//	           order: the one field that changes between takes of an idle host
-//	chunks     1 | uvarint len(table) | table | packed(body)
-//	  table    uvarint n | n × Δ stack ID: the stacks the process's threads
-//	           are in (ID 0 is an empty stack); tasks index this table
-//	  body     strings | tasks without switches | files
+//	  columns  what changes between takes of an idle host, as differences
+//	           from each chunk's base (record.go): per thread in chunk order,
+//	           state, stack and nvcsw+nivcsw; then uvarint k | k socket
+//	           states (version 3; version 2 records have no socket states)
+//	chunks     2 | uvarint len(head) | head | packed(body)
+//	  head     pid, fd range, the threads' base states, stacks and switch
+//	           counts, then (version 2) uvarint k | k sockets' base states
+//	  body     strings | tasks without switches | files | extras
+//	           (socket.go; version 1 chunks have no extras)
 //	chunkhash  SHA-256 of a chunk's table and unpacked body -> 1 | 8-byte
 //	           big-endian chunk ID: the interning index
 //	stacks     1 | uvarint n | n × (uvarint len | frame)
@@ -68,8 +71,10 @@ import (
 const (
 	encMeta     = 1
 	encRecordV1 = 1
-	encRecord   = 2
-	encChunk    = 1
+	encRecordV2 = 2 // before socket states
+	encRecord   = 3
+	encChunkV1  = 1 // before sockets and containers
+	encChunk    = 2
 	encStack    = 1
 	encID       = 1 // stackhash and chunkhash values
 )
@@ -115,7 +120,10 @@ func idTable(ids []uint64) []byte {
 // encodeTables writes strings | tasks | files: the body of a version 1
 // record (with switch counts) and of a process chunk (without: they change
 // between takes even when nothing else does, so they live in the record).
-func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, volatile bool) {
+//
+// With extras (version 2 chunks, socket.go) the cgroup, namespace and
+// socket columns follow.
+func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, volatile, extras bool) {
 	strs := stringTable{index: map[string]uint64{}}
 	// Assign string numbers first: the table goes before the records.
 	comms := make([]uint64, len(tasks))
@@ -134,6 +142,10 @@ func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, vola
 			paths[i] = strs.ref(f.Path) << 1
 		}
 	}
+	var cgroups, shapes []uint64
+	if extras {
+		cgroups, shapes = extraStrings(&strs, tasks, files)
+	}
 
 	e.uvarint(uint64(len(strs.list)))
 	for _, str := range strs.list {
@@ -141,6 +153,9 @@ func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, vola
 	}
 	encodeTasks(e, tasks, comms, volatile)
 	encodeFiles(e, files, paths)
+	if extras {
+		encodeExtras(e, tasks, files, cgroups, shapes)
+	}
 }
 
 // packer writes packed values, reusing one compressor: a flate.Writer

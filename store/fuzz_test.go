@@ -15,6 +15,16 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	// cut in half, and a version 1 record from testdata/store/v1.db.
 	stack := encodeFrames(stackSleep)
 	meta, _ := encodeMeta(sampleSnapshot().Meta)
+	// And version 2 chunks, with sockets and cgroups, each with a record
+	// that refers to it alone.
+	sock := socketSnapshot()
+	var p packer
+	for _, c := range splitChunks(sock, make([]uint64, len(sock.Stacks))) {
+		v := c.value(&p, c.body())
+		record := encodeRecord([]uint64{1}, []chunk{c}, [][]doing{c.doing}, [][]uint8{c.sockStates})
+		f.Add(record, v)
+		f.Add(record, v[:len(v)/2])
+	}
 	f.Fuzz(func(t *testing.T, record, chunk []byte) {
 		lookup := func(bucket []byte, id uint64) []byte {
 			if bytes.Equal(bucket, bucketStacks) {

@@ -64,7 +64,7 @@ func put(tx *bolt.Tx, s *snapshot.Snapshot, id uint64) (uint64, error) {
 		return 0, err
 	}
 	chunks := splitChunks(s, stackIDs)
-	chunkIDs, bases, err := storeChunks(tx, chunks)
+	chunkIDs, bases, sockBases, err := storeChunks(tx, chunks)
 	if err != nil {
 		return 0, err
 	}
@@ -81,7 +81,7 @@ func put(tx *bolt.Tx, s *snapshot.Snapshot, id uint64) (uint64, error) {
 	if err := metas.Put(key, meta); err != nil {
 		return 0, err
 	}
-	return id, putRecord(records, id, encodeRecord(chunkIDs, chunks, bases))
+	return id, putRecord(records, id, encodeRecord(chunkIDs, chunks, bases, sockBases))
 }
 
 // internStacks returns the database's stack ID for each of stacks, adding

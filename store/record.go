@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/itersnap/itersnap/snapshot"
@@ -14,11 +17,12 @@ type recordHead struct {
 	chunkIDs []uint64 // ascending: small deltas, whatever the pids
 	stackIDs []uint64 // ascending: the stacks the snapshot's threads are in
 	columns  []byte   // packed
+	version  byte     // encRecord, or encRecordV2 without socket states
 }
 
 // encodeRecord returns the records value of a snapshot made of chunks,
 // stored as ids, whose threads' doing is stored in the chunks as bases.
-func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing) []byte {
+func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]uint8) []byte {
 	// In ID order: a snapshot mostly reuses chunks stored together by
 	// earlier takes. The chunks' keys put them back in pid order.
 	order := make([]int, len(ids))
@@ -29,10 +33,11 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing) []byte {
 	sortedIDs := make([]uint64, len(ids))
 	sortedChunks := make([]chunk, len(ids))
 	sortedBases := make([][]doing, len(ids))
+	sortedSockBases := make([][]uint8, len(ids))
 	for i, j := range order {
-		sortedIDs[i], sortedChunks[i], sortedBases[i] = ids[j], chunks[j], bases[j]
+		sortedIDs[i], sortedChunks[i], sortedBases[i], sortedSockBases[i] = ids[j], chunks[j], bases[j], sockBases[j]
 	}
-	ids, chunks, bases = sortedIDs, sortedChunks, sortedBases
+	ids, chunks, bases, sockBases = sortedIDs, sortedChunks, sortedBases, sortedSockBases
 
 	var stackIDs []uint64
 	n := 0
@@ -66,6 +71,17 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing) []byte {
 			col.varint(int64(d.switches - bases[i][j].switches))
 		}
 	}
+	// Then the sockets' states, the same way (version 3).
+	sockets := 0
+	for _, c := range chunks {
+		sockets += len(c.sockStates)
+	}
+	col.uvarint(uint64(sockets))
+	for i, c := range chunks {
+		for j, st := range c.sockStates {
+			col.varint(int64(st) - int64(sockBases[i][j]))
+		}
+	}
 
 	tables := append(idTable(ids), idTable(stackIDs)...)
 	e := encoder{buf: []byte{encRecord}}
@@ -77,12 +93,16 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing) []byte {
 }
 
 func decodeRecordHead(v []byte) (recordHead, error) {
-	tables, columns, err := splitTable(v, encRecord)
+	version := byte(encRecord)
+	if len(v) > 0 && v[0] == encRecordV2 {
+		version = encRecordV2
+	}
+	tables, columns, err := splitTable(v, version)
 	if err != nil {
 		return recordHead{}, err
 	}
 	d := decoder{buf: tables}
-	r := recordHead{chunkIDs: readIDs(&d), stackIDs: readIDs(&d), columns: columns}
+	r := recordHead{chunkIDs: readIDs(&d), stackIDs: readIDs(&d), columns: columns, version: version}
 	return r, d.done()
 }
 
@@ -135,6 +155,39 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 			}
 		}
 	}
+	moved := make([]bool, len(chunks)) // chunks whose sockets changed state since the chunk was stored
+	if r.version == encRecord {
+		sockets := 0
+		for _, c := range chunks {
+			sockets += len(c.sockStates)
+		}
+		if n := d.count(); n != sockets && d.err == nil {
+			return nil, fmt.Errorf("%d socket states for %d sockets", n, sockets)
+		}
+		for i, c := range chunks {
+			states := bytes.Clone(c.sockStates)
+			for j := range states {
+				delta := d.varint()
+				if delta != 0 {
+					// The chunk's fds are not as it stored them: a walk
+					// must count this run again (see FileRun).
+					moved[i] = true
+				}
+				v := int64(states[j]) + delta
+				if v < 0 || v > math.MaxUint8 {
+					d.fail(errors.New("socket state out of range"))
+				}
+				states[j] = uint8(v)
+			}
+			k := 0
+			for j := range c.files {
+				if !c.files[j].Socket.IsZero() && k < len(states) {
+					c.files[j].Socket.State = states[k]
+					k++
+				}
+			}
+		}
+	}
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("thread columns: %w", err)
 	}
@@ -172,7 +225,11 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 			s.Tasks = append(s.Tasks, t)
 		}
 		if len(c.files) > 0 {
-			runs = append(runs, FileRun{ChunkID: r.chunkIDs[i], Start: len(s.Files), End: len(s.Files) + len(c.files)})
+			id := r.chunkIDs[i]
+			if moved[i] {
+				id = 0
+			}
+			runs = append(runs, FileRun{ChunkID: id, Start: len(s.Files), End: len(s.Files) + len(c.files)})
 			s.Files = append(s.Files, c.files...)
 		}
 	}

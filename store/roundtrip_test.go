@@ -148,11 +148,12 @@ func TestSyntheticRoundTrip(t *testing.T) {
 
 // TestReadsOlderSchemas: databases written by earlier itersnaps (schema 1,
 // before chunks, testdata/store/v1.db; schema 2, whole records,
-// testdata/store/v2.db) read as they were, read-only and without
+// testdata/store/v2.db; schema 3 before sockets and containers, version 1
+// chunks, testdata/store/v3.db) read as they were, read-only and without
 // migrating, and a take migrates them and adds snapshots in the current
 // layout.
 func TestReadsOlderSchemas(t *testing.T) {
-	for _, name := range []string{"v1.db", "v2.db"} {
+	for _, name := range []string{"v1.db", "v2.db", "v3.db"} {
 		t.Run(name, func(t *testing.T) { checkOlderSchema(t, name) })
 	}
 }

@@ -13,6 +13,11 @@ import (
 // s.Files[Start:End]. Consecutive snapshots with a run of the same ChunkID
 // share that chunk, so they have the same fds there (see chunk.go).
 type FileRun struct {
+	// ChunkID is the stored chunk the fds come from; two runs with one
+	// ChunkID hold the same fds in the same states. It is 0 when the run
+	// must be compared fd by fd: its chunk's sockets changed state since
+	// the chunk was stored (the record carries socket states apart, as
+	// it does threads').
 	ChunkID    uint64
 	Start, End int
 }

@@ -203,7 +203,7 @@ func TestHealthyBusyHost(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
-		fmt.Sprintf("fd_leak pid %s tid 0 itersnap.test socket:[*]", leaker.fields[0]),
+		fmt.Sprintf("fd_leak pid %s tid 0 itersnap.test unix UNCONNECTED", leaker.fields[0]),
 		fmt.Sprintf("fd_leak pid %s tid 0 itersnap.test %s/part*.dat", files.fields[0], partsDir),
 		fmt.Sprintf("fd_leak pid %s tid 0 itersnap.test %s/app.log", files.fields[0], partsDir),
 		fmt.Sprintf("newly_blocked pid %s tid %s itersnap.test yes", vforker[0], vforker[1]),

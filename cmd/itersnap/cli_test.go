@@ -226,6 +226,9 @@ func TestBadInput(t *testing.T) {
 		{"--db ending in /", db, []string{"take", "--db", newdir + "/"}, exitUsage, "ends in /: it names a directory"},
 		{"ITERSNAP_DB ending in /", newdir + "/", []string{"list"}, exitUsage, "ITERSNAP_DB " + newdir + "/ ends in /"},
 		{"missing db names the flag", db, []string{"list", "--db", missing}, exitDB, "no database at " + missing + " (run itersnap take first, or point --db at a database)"},
+		{"bad container filter", db, []string{"take", "--container", "API\x1b[31m"}, exitUsage, "--container"},
+		{"empty container filter", db, []string{"take", "--container", ""}, exitUsage, "--container"},
+		{"bad cgroup filter", db, []string{"take", "--cgroup", "system.slice"}, exitUsage, "--cgroup"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := itersnap(t, tc.db, tc.args...)

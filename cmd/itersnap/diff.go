@@ -19,6 +19,7 @@ type diffOptions struct {
 	only           []string
 	comms          []string
 	pids           []uint
+	containers     []string
 	includeIdle    bool
 	failOnFindings bool
 	minGrowth      int
@@ -53,7 +54,12 @@ csv and json print one record per finding with these columns:
   finding,pid,tid,comm,snapshot_a,snapshot_b,state,killable,blocked_for,
   class,kind,target,fds_a,fds_b,new_fds,growth,growth_per_hour,monotonic,
   samples,process_fds,limit,limit_used,switches_a,switches_b,stack,
-  evidence,exhausts_in
+  evidence,exhausts_in,container,pod
+
+A socket leak's target names its protocol, state and remote end
+("tcp CLOSE_WAIT 10.0.0.5:5432"; a listener by its local end, a unix
+socket by its path); container and pod are the container ID and Kubernetes
+pod UID of the process's cgroup.
 
 (see the README for what each column means).
 
@@ -80,6 +86,7 @@ _duration_seconds, _info{collector}).
 	f.StringSliceVar(&o.only, "only", nil, "only these findings: fd_leak,newly_blocked,stuck,unchanged_stack")
 	f.StringArrayVar(&o.comms, "comm", nil, "only processes or threads named `NAME` (repeatable)")
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
+	f.StringArrayVar(&o.containers, "container", nil, "only processes in containers whose `ID` starts so (repeatable)")
 	f.BoolVar(&o.includeIdle, "include-idle", false, "also list idle threads whose stack did not change")
 	f.BoolVar(&o.failOnFindings, "fail-on-findings", false, "exit 3 when anything is found (for scripts and alerts)")
 	f.IntVar(&o.minGrowth, "min-growth", diff.DefaultMinGrowth, "report an fd group when its fds that persist grew by at least `N`")
@@ -104,6 +111,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 	if cmd.Flags().Changed("max-series") && (o.format != formatOpenMetrics || o.maxSeries < 1) {
 		return usagef("--max-series wants --format %s and a count of 1 or more", formatOpenMetrics)
 	}
+	opts.Filter.Containers = o.containers
 	for _, name := range o.only {
 		k, err := diff.ParseKind(strings.TrimSpace(name))
 		if err != nil {

@@ -63,7 +63,7 @@ func TestTakeShowList(t *testing.T) {
 		t.Errorf("list: %q", r.stdout)
 	}
 	r = itersnap(t, db, "show", "latest", "--format", "csv")
-	if !strings.HasPrefix(r.stdout, "snapshot,pid,tid,comm,state,stack\n") ||
+	if !strings.HasPrefix(r.stdout, "snapshot,pid,tid,comm,state,stack,cgroup,container,pod,ns_pid\n") ||
 		!strings.Contains(r.stdout, "__x64_sys_nanosleep;hrtimer_nanosleep") {
 		t.Errorf("show --tasks: %q", r.stdout)
 	}
@@ -73,7 +73,7 @@ func TestTakeShowList(t *testing.T) {
 		t.Errorf("an unfiltered take should hold the sleeper %s but not itersnap itself (%d)", pid, os.Getpid())
 	}
 	r = itersnap(t, db, "show", "1", "--fds", "--format", "csv")
-	if !strings.HasPrefix(r.stdout, "snapshot,pid,comm,fd,kind,path\n1,"+pid+",") {
+	if !strings.HasPrefix(r.stdout, "snapshot,pid,comm,fd,kind,path,proto,sock_state,local,remote,netns\n1,"+pid+",") {
 		t.Errorf("show --fds: %q", r.stdout)
 	}
 }
@@ -199,7 +199,7 @@ func TestDiffFDLeak(t *testing.T) {
 		t.Fatalf("fd_leak rows for pid %s: %v", pid, rows)
 	}
 	got := rows[0]
-	want := map[string]string{"kind": "socket", "target": "socket:[*]", "fds_a": "0", "fds_b": "50",
+	want := map[string]string{"kind": "socket", "target": "unix UNCONNECTED", "fds_a": "0", "fds_b": "50",
 		"new_fds": "30", "growth": "50", "evidence": "trend", "monotonic": "true", "samples": "3", "tid": "0"}
 	for k, v := range want {
 		if got[k] != v {

@@ -16,28 +16,40 @@ type showOptions struct {
 	tasks, stacks, fds bool
 	comms              []string
 	pids               []uint
+	containers         []string
 }
 
 func newShowCmd(g *globalOptions) *cobra.Command {
 	o := &showOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "show REF [--tasks|--stacks|--fds] [--comm NAME] [--pid PID]",
+		Use:   "show REF [--tasks|--stacks|--fds] [--comm NAME] [--pid PID] [--container ID]",
 		Short: "Show one snapshot's threads, stacks or fds",
 		Long: `Show one snapshot's records. REF is a snapshot ID, latest, or latest~N
 (N snapshots before the latest).
 
   --tasks (default)  one row per thread:
-                     snapshot,pid,tid,comm,state,stack
+                     snapshot,pid,tid,comm,state,stack,cgroup,container,pod,
+                     ns_pid
   --stacks           one row per distinct kernel stack, most threads first:
                      snapshot,threads,states,comms,stack
   --fds              one row per open fd:
-                     snapshot,pid,comm,fd,kind,path
+                     snapshot,pid,comm,fd,kind,path,proto,sock_state,local,
+                     remote,netns
 
 pid is the process id and tid the thread id, as ps names them. state is the
 letter ps prints (R S D T t X Z P I). stack is the kernel stack root to leaf,
 function names joined by ";", as in folded-stack files. kind is file, dir,
 char, block, pipe, socket, symlink, or the anon inode's name (eventfd,
 eventpoll, timerfd, signalfd, inotify, pidfd, bpf-map, ...).
+
+cgroup is the thread's cgroup v2 path, container the container ID and pod
+the Kubernetes pod UID read from it, ns_pid the process's pid in its own
+pid namespace. For a socket: proto (tcp, tcp6, udp, udp6, unix, netlink,
+packet, raw, ...), sock_state (TCP's state names, LISTEN, CONNECTED or
+UNCONNECTED for unix and UDP), local and remote ends (127.0.0.1:8080,
+[::1]:443, a unix path, @name for an abstract one) and netns, the network
+namespace's inode (readlink /proc/PID/ns/net). --container keeps processes
+whose container ID starts with ID.
 
 EXPORTS (not with --fds)
   --format folded    folded stacks for flamegraph.pl, inferno or speedscope:
@@ -61,6 +73,7 @@ EXPORTS (not with --fds)
 	f.BoolVar(&o.fds, "fds", false, "one row per open fd")
 	f.StringArrayVar(&o.comms, "comm", nil, "only tasks named `NAME` (repeatable)")
 	f.UintSliceVar(&o.pids, "pid", nil, "only process `PID` (repeatable)")
+	f.StringArrayVar(&o.containers, "container", nil, "only processes in containers whose `ID` starts so (repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("tasks", "stacks", "fds")
 	g.bindOutput(cmd, true)
 	return cmd
@@ -84,6 +97,7 @@ func runShow(o *showOptions, ref string, stdout io.Writer) error {
 		return err
 	}
 	f := narrowFilter(o.comms, o.pids)
+	f.Containers = o.containers
 	return o.withOutput(stdout, func(w io.Writer, opts output.Options) error {
 		switch o.format {
 		case formatFolded:
@@ -128,6 +142,8 @@ func keepTasks(s *snapshot.Snapshot, f snapshot.Filter) export.Keep {
 	if f.Empty() {
 		return nil
 	}
-	pcomm := output.ProcessComms(s)
-	return func(t *snapshot.Task) bool { return f.Match(t.PID, t.Comm, pcomm[t.PID]) }
+	pcomm, pcontainer := output.ProcessComms(s), output.ProcessContainers(s)
+	return func(t *snapshot.Task) bool {
+		return f.Match(t.PID, t.Comm, pcomm[t.PID]) && f.MatchContainer(pcontainer[t.PID])
+	}
 }

@@ -17,11 +17,13 @@ import (
 
 type takeOptions struct {
 	*globalOptions
-	comms     []string
-	pids      []uint
-	label     string
-	collector string
-	keep      retention
+	comms      []string
+	pids       []uint
+	containers []string
+	cgroups    []string
+	label      string
+	collector  string
+	keep       retention
 }
 
 const (
@@ -42,6 +44,10 @@ nothing.
 Filters are applied in the kernel: --comm keeps tasks whose name or whose
 process's name is NAME (the kernel keeps 15 characters), --pid keeps the
 threads and fds of process PID. A task that matches any filter is kept.
+--container ID keeps processes whose container ID (read from the cgroup
+path) starts with ID, --cgroup PATH those in cgroup v2 PATH or below it
+("/system.slice"); they narrow --comm and --pid, and are applied in
+userspace after the walk.
 
 The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
 kernel BTF and Linux 5.17 or newer. With --collector auto (the default) a
@@ -59,6 +65,8 @@ the snapshot is stored, in the same run: the new snapshot is always kept.
 	f := cmd.Flags()
 	f.StringArrayVar(&o.comms, "comm", nil, "keep only tasks named `NAME` (repeatable)")
 	f.UintSliceVar(&o.pids, "pid", nil, "keep only process `PID` (repeatable)")
+	f.StringArrayVar(&o.containers, "container", nil, "keep only containers whose `ID` starts so (repeatable)")
+	f.StringArrayVar(&o.cgroups, "cgroup", nil, "keep only cgroup v2 `PATH` and below (repeatable)")
 	f.StringVar(&o.label, "label", "", "free `TEXT` stored with the snapshot")
 	f.StringVar(&o.collector, "collector", collectorAuto, "auto, bpf or procfs")
 	o.keep.bind(cmd, false)
@@ -79,7 +87,19 @@ func (o *takeOptions) filter() (snapshot.Filter, error) {
 	if len(o.pids) > snapshot.MaxFilterPIDs || len(o.comms) > snapshot.MaxFilterComms {
 		return snapshot.Filter{}, usagef("at most %d --pid and %d --comm filters", snapshot.MaxFilterPIDs, snapshot.MaxFilterComms)
 	}
-	return narrowFilter(o.comms, o.pids), nil
+	for _, c := range o.containers {
+		if c == "" || strings.Trim(c, "0123456789abcdef") != "" {
+			return snapshot.Filter{}, usagef("--container %q is not a container ID (lowercase hex)", c)
+		}
+	}
+	for _, c := range o.cgroups {
+		if !strings.HasPrefix(c, "/") || strings.ContainsRune(c, 0) {
+			return snapshot.Filter{}, usagef("--cgroup %q is not a cgroup path (it starts with /, as in /proc/PID/cgroup)", c)
+		}
+	}
+	f := narrowFilter(o.comms, o.pids)
+	f.Containers, f.Cgroups = o.containers, o.cgroups
+	return f, nil
 }
 
 func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {

@@ -49,10 +49,12 @@ func ready(format string, args ...any) {
 }
 
 // workloadRole holds THREADS threads asleep in nanosleep and FDS open fds
-// of every common kind: pipes, sockets, eventfds, regular files.
+// of every common kind: pipes, sockets, eventfds, regular files. With a
+// third argument "inet", every other socket is a TCP one.
 func workloadRole(args []string) {
 	threads, _ := strconv.Atoi(args[0])
 	fds, _ := strconv.Atoi(args[1])
+	inet := len(args) > 2 && args[2] == "inet"
 	var rl syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
 	rl.Cur = rl.Max
@@ -67,7 +69,11 @@ func workloadRole(args []string) {
 				opened += 2
 			}
 		case 1:
-			if fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0); err == nil && fd > 0 {
+			family := syscall.AF_UNIX
+			if inet && i%8 == 1 {
+				family = syscall.AF_INET
+			}
+			if fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0); err == nil && fd > 0 {
 				opened++
 			}
 		case 2:

@@ -1,0 +1,198 @@
+//go:build linux
+
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/itersnap/itersnap/snapshot"
+)
+
+// cgroupTree maps the cgroup v2 hierarchy's directories to their inode
+// numbers and back. A cgroup's kernfs node id is its directory's inode
+// number on 64-bit kernels (include/linux/kernfs.h kernfs_ino), so ids the
+// BPF program reads (task->cgroups->dfl_cgrp->kn->id) resolve with one walk
+// of the mount per take, not a read per task.
+type cgroupTree struct {
+	byID   map[uint64]string
+	byPath map[string]uint64
+}
+
+// findCgroup2 returns where the cgroup v2 hierarchy is mounted and the
+// cgroup its root is (not "/" inside a cgroup namespace or a bind mount),
+// from mountinfo: /sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified
+// on a hybrid one. The first cgroup2 mount wins.
+func findCgroup2(mountinfo []byte) (mountpoint, root string, ok bool) {
+	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		// 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+		fields := bytes.Fields(sc.Bytes())
+		sep := -1
+		for i, f := range fields {
+			if string(f) == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || sep+1 >= len(fields) || string(fields[sep+1]) != "cgroup2" {
+			continue
+		}
+		return unescapeMount(fields[4]), unescapeMount(fields[3]), true
+	}
+	return "", "", false
+}
+
+// unescapeMount undoes the octal escapes fs/proc_namespace.c mangle()
+// writes for space, tab, newline and backslash.
+func unescapeMount(b []byte) string {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\\' && i+4 <= len(b) {
+			if v, err := strconv.ParseUint(string(b[i+1:i+4]), 8, 8); err == nil {
+				out = append(out, byte(v))
+				i += 3
+				continue
+			}
+		}
+		out = append(out, b[i])
+	}
+	return string(out)
+}
+
+// walkCgroups reads the cgroup v2 hierarchy. Cgroups that go away during
+// the walk are left out.
+func walkCgroups() (*cgroupTree, error) {
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	mnt, root, ok := findCgroup2(info)
+	if !ok {
+		return nil, fmt.Errorf("no cgroup2 mount")
+	}
+	t := &cgroupTree{byID: map[uint64]string{}, byPath: map[string]uint64{}}
+	err = filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == mnt {
+				return err
+			}
+			return nil // gone meanwhile
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		rel, _ := filepath.Rel(mnt, p)
+		cg := path.Join(root, "/"+filepath.ToSlash(rel))
+		t.byID[st.Ino] = cg
+		t.byPath[cg] = st.Ino
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// rootCgroupID is the cgroup v2 root's kernfs node id: the root of a
+// kernfs tree is its inode 1 (fs/kernfs/dir.c kernfs_create_root). A host
+// without the hierarchy mounted still has every task in it.
+const rootCgroupID = 1
+
+// resolveCgroups fills each task's Cgroup from its CgroupID and returns
+// notes on what could not be resolved.
+func resolveCgroups(tasks []snapshot.Task) []string {
+	tree, err := walkCgroups()
+	if err != nil {
+		tree = &cgroupTree{byID: map[uint64]string{rootCgroupID: "/"}}
+	}
+	unresolved := 0
+	for i := range tasks {
+		t := &tasks[i]
+		if t.CgroupID == 0 {
+			t.Missing |= snapshot.MissingCgroup
+			unresolved++
+			continue
+		}
+		var ok bool
+		if t.Cgroup, ok = tree.byID[t.CgroupID]; !ok {
+			t.Missing |= snapshot.MissingCgroup
+			unresolved++
+		}
+	}
+	var notes []string
+	if unresolved > 0 {
+		if err != nil {
+			notes = append(notes, "cgroup v2 hierarchy unreadable: "+err.Error())
+		}
+		notes = append(notes, fmt.Sprintf("no cgroup path for %d threads (cgroup removed during the take, or no cgroup v2)", unresolved))
+	}
+	return notes
+}
+
+// keepCgroups applies the filter's container and cgroup part, which the
+// kernel does not: the BPF program filters by pid and name only (a cgroup
+// subtree test needs the cgroup's ancestors, and a container ID is a name
+// userspace reads from the path). A process's fds stay when any of its
+// threads does.
+func keepCgroups(s *snapshot.Snapshot, f snapshot.Filter) {
+	if len(f.Containers) == 0 && len(f.Cgroups) == 0 {
+		return
+	}
+	kept := map[uint32]bool{}
+	tasks := s.Tasks[:0]
+	for _, t := range s.Tasks {
+		if f.MatchCgroup(t.Cgroup) {
+			tasks = append(tasks, t)
+			kept[t.PID] = true
+		}
+	}
+	s.Tasks = tasks
+	files := s.Files[:0]
+	for _, fd := range s.Files {
+		if kept[fd.PID] {
+			files = append(files, fd)
+		}
+	}
+	s.Files = files
+}
+
+// cgroupIDs fills each task's CgroupID from its Cgroup path, as the BPF
+// collector reads it from the kernel, and returns notes on what could not
+// be found.
+func cgroupIDs(tasks []snapshot.Task) []string {
+	tree, err := walkCgroups()
+	if err != nil {
+		tree = &cgroupTree{byPath: map[string]uint64{"/": rootCgroupID}}
+	}
+	unresolved := 0
+	for i := range tasks {
+		t := &tasks[i]
+		if t.Cgroup == "" {
+			continue // unreadable: already noted
+		}
+		if t.CgroupID = tree.byPath[t.Cgroup]; t.CgroupID == 0 {
+			unresolved++
+		}
+	}
+	if unresolved > 0 && err != nil {
+		return []string{"cgroup v2 hierarchy unreadable: " + err.Error()}
+	}
+	return nil
+}
