@@ -95,12 +95,16 @@ func WriteTakeMetrics(w io.Writer, latest *snapshot.Snapshot, snapshots int) err
 // the diff measured, when it ever does.
 func exhaustsIn(f diff.FDLeakFinding) (float64, bool) { return f.ExhaustsIn.Seconds(), f.Exhausts }
 
-// containerOf is the container of process pid at b.
-//
-// TODO(merge of the sockets branch): snapshot.Task gains Container(); use
-// the process leader's. Until then no snapshot knows containers, and the
-// label is empty (which Prometheus treats as absent).
-func containerOf(*snapshot.Snapshot, uint32) string { return "" }
+// containerOf is the container of process pid at b, by its leader's
+// cgroup ("" when none, which Prometheus treats as no label).
+func containerOf(b *snapshot.Snapshot, pid uint32) string {
+	for i := range b.Tasks {
+		if t := &b.Tasks[i]; t.PID == pid && t.TID == pid {
+			return t.Container()
+		}
+	}
+	return ""
+}
 
 // take describes the snapshot's take: when, how long, with what.
 func (m *metrics) take(s *snapshot.Snapshot) {
