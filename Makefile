@@ -45,20 +45,28 @@ man:
 	$(GO) test -count=1 -run '^TestManPages$$' ./cmd/itersnap -args -man $(CURDIR)/man
 
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
-# and whole takes side by side; prints the ratios and peak RSS. Then, on
-# 2,000 threads and 20,000 fds, the kernel walk of the programs before and
-# after they read sockets and cgroups (BenchmarkSocketCost).
+# and whole takes side by side (ratios, peak RSS), and on 2,000 threads and
+# 20,000 fds the kernel walk of the programs before and after they read
+# sockets and cgroups (BenchmarkSocketCost). Then whole takes, BPF and
+# procfs in turns, on an idle host and at 2,000 threads and 20,000 fds
+# (BENCH_SCALE=L: also 20,000 threads and 200,000 fds, minutes): ratio,
+# where the time goes, peak RSS, CPU per take. TakeScales times its own
+# pairs of takes: one run (1x), else go test runs it again for b.N.
 bench:
 	$(GO) test -run '^$$' -bench 'Collectors|SocketCost' -benchtime 10x -count 1 ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'TakeScales' -benchtime 1x -count 1 -timeout 30m ./cmd/itersnap
 
 # Builds a database of 1,440 minutely snapshots of a 2,000-thread,
 # 20,000-fd host (a few minutes) and times whole `itersnap diff` processes
 # over 10, 100 and 1,440 of them beside the diff that loads every snapshot
-# first, with each one's peak RSS. BENCH_SCALE=large adds (or, alone,
-# runs) 100 snapshots of 20,000 threads and 200,000 fds; all runs both.
-BENCH_SCALE ?= day
+# first, with each one's peak RSS and CPU time. DIFF_SCALE=large runs
+# 100 snapshots of 20,000 threads and 200,000 fds instead, all runs both,
+# quick 100 snapshots of the day's host.
+# DIFF_DIR=DIR keeps the databases there and reuses them.
+DIFF_SCALE ?= day
+DIFF_DIR ?=
 bench-diff:
-	BENCH_SCALE=$(BENCH_SCALE) $(GO) test -run '^$$' -bench 'DiffRange' -benchtime 1x -count 1 -timeout 60m ./cmd/itersnap
+	DIFF_SCALE=$(DIFF_SCALE) DIFF_DIR=$(DIFF_DIR) $(GO) test -run '^$$' -bench 'DiffRange' -benchtime 1x -count 1 -timeout 60m ./cmd/itersnap
 
 # Fuzz targets, one package:Target per entry: the one list `make fuzz` and
 # .ci/run go through. `make test` already runs their seeds (testdata/fuzz).

@@ -28,7 +28,8 @@ func TestTasksSeesSelf(t *testing.T) {
 	self := uint32(os.Getpid())
 	var threads, all int
 	var addrs, everyAddr []uint64
-	syms, err := o.Tasks(func(r *TaskRecord, stack []uint64) {
+	syms := map[uint64]string{}
+	err := o.Tasks(new(WalkTimes), func(r *TaskRecord, stack []uint64) {
 		all++
 		everyAddr = append(everyAddr, stack...)
 		if r.Pid != self {
@@ -45,7 +46,7 @@ func TestTasksSeesSelf(t *testing.T) {
 			t.Errorf("tid %d: no start time", r.Tid)
 		}
 		addrs = append(addrs, stack...)
-	})
+	}, func(addr uint64, text []byte) { syms[addr] = string(text) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestFilesSeesOpenFile(t *testing.T) {
 	}
 	defer f.Close()
 	found := false
-	err = o.Files(func(r *FileRecord, path []byte, _ *SockRecord, _ []byte) {
+	err = o.Files(new(WalkTimes), func(r *FileRecord, path []byte, _ *SockRecord, _ []byte) {
 		if r.Pid != uint32(os.Getpid()) {
 			t.Errorf("pid filter let through pid %d", r.Pid)
 		}

@@ -61,7 +61,7 @@ func FuzzDecodeTasks(f *testing.F) {
 func FuzzDecodeFiles(f *testing.F) {
 	var rec FileRecord
 	rec.Pid, rec.Ino = 7, 12345
-	for _, src := range []itersnapPathSource{itersnapPathSourcePATH_FOLLOWS, itersnapPathSourcePATH_SOCKET, itersnapPathSourcePATH_PIPE, 9} {
+	for _, src := range []itersnapPathSource{itersnapPathSourcePATH_FOLLOWS, itersnapPathSourcePATH_SOCKET, itersnapPathSourcePATH_PIPE, itersnapPathSourcePATH_ANON, 9} {
 		for _, n := range []int32{0, 4, -36, 1 << 30, -1 << 31} {
 			rec.PathSource, rec.PathBytes = src, n
 			f.Add(append(raw(&rec), "/tmp"...))
@@ -92,6 +92,12 @@ func FuzzDecodeFiles(f *testing.F) {
 				if want := "pipe:[" + strconv.FormatUint(rec.Ino, 10) + "]"; string(path) != want {
 					t.Fatalf("pipe path %q, want %q", path, want)
 				}
+			case itersnapPathSourcePATH_ANON:
+				name, ok := bytes.CutPrefix(path, []byte(anonPrefix))
+				if (path == nil) != (rec.PathBytes < 0) || path != nil && (!ok || len(name) != int(rec.PathBytes)) {
+					t.Fatalf("anon inode path %q for %d name bytes", path, rec.PathBytes)
+				}
+				again = append(again, name...)
 			default:
 				if (path == nil) != (rec.PathBytes < 0) || len(path) != max(0, int(rec.PathBytes)) {
 					t.Fatalf("path %q for %d path bytes", path, rec.PathBytes)
@@ -148,8 +154,11 @@ func TestRealRecords(t *testing.T) {
 	end = 0
 	err = decodeFiles(files, func(rec *FileRecord, path []byte, sock *SockRecord, name []byte) {
 		end += int(unsafe.Sizeof(*rec))
-		if rec.PathSource == itersnapPathSourcePATH_FOLLOWS {
+		switch rec.PathSource {
+		case itersnapPathSourcePATH_FOLLOWS:
 			end += len(path)
+		case itersnapPathSourcePATH_ANON:
+			end += len(path) - len(anonPrefix)
 		}
 		if sock != nil {
 			end += int(unsafe.Sizeof(*sock)) + len(name)

@@ -9,117 +9,186 @@ import (
 	"io"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
 // The records are little-endian: the programs are built for bpfel.
 var le = binary.LittleEndian
 
-// run attaches prog as an iterator, reads its whole output and detaches it.
-func run(prog *ebpf.Program) ([]byte, error) {
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		return nil, fmt.Errorf("attach iterator %s: %w", prog, err)
-	}
-	defer it.Close()
-	r, err := it.Open()
-	if err != nil {
-		return nil, fmt.Errorf("open iterator %s: %w", prog, err)
-	}
-	defer r.Close()
-	return readAll(r)
+// errShort says the data ends inside a record: at the end of the stream an
+// error, before it a record the next read completes.
+var errShort = errors.New("short")
+
+// readSize is what each read of an iterator asks for. kernel/bpf/bpf_iter.c's
+// bpf_seq_read hands out at most its 32 KB seq buffer per read, and a task's
+// or fd's records always fit in it, so a buffer of twice that never has to
+// grow, and records are decoded where they were read.
+const readSize = 64 << 10
+
+// WalkTimes is where a walk's time went: in the kernel (the reads, which run
+// the program over the next tasks or fds) and decoding what they returned;
+// and how many bytes the kernel wrote.
+type WalkTimes struct {
+	Kernel, Decode time.Duration
+	Bytes          int64
 }
 
-// readAll reads an iterator fd to its end. kernel/bpf/bpf_iter.c returns
-// EAGAIN after visiting 1M objects without output, to let the reader breathe;
-// the next read carries on where it stopped.
-func readAll(r io.Reader) ([]byte, error) {
-	buf := make([]byte, 0, 256<<10)
+// stream runs the iterator it and hands decode the records as they are read,
+// in o's reused buffer: decode returns how many bytes it used, and the rest
+// (the start of a record the next read completes) moves to the buffer's
+// start. At the end of the stream decode is called with final set.
+//
+// kernel/bpf/bpf_iter.c returns EAGAIN after visiting 1M objects without
+// output, to let the reader breathe; the next read carries on where it
+// stopped.
+func (o *Objects) stream(it *link.Iter, times *WalkTimes, decode func(data []byte, final bool) (int, error)) error {
+	r, err := it.Open()
+	if err != nil {
+		return fmt.Errorf("open iterator: %w", err)
+	}
+	defer r.Close()
+	if len(o.buf) < 2*readSize {
+		o.buf = make([]byte, 2*readSize)
+	}
+	buf, n := o.buf, 0
 	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+		if len(buf)-n < readSize {
+			// A record longer than a read (never written by our programs,
+			// whose records fit the seq buffer): make room for it.
+			buf = append(buf[:n], make([]byte, len(buf))...)
+			buf = buf[:cap(buf)]
+			o.buf = buf
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
+		start := time.Now()
+		m, err := r.Read(buf[n : n+readSize])
+		mid := time.Now()
+		times.Kernel += mid.Sub(start)
+		times.Bytes += int64(m)
+		n += m
+		final := err == nil && m == 0 || errors.Is(err, io.EOF)
 		switch {
-		case err == nil && n == 0, errors.Is(err, io.EOF):
-			return buf, nil
+		case final:
 		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("read iterator: %w", err)
+			return fmt.Errorf("read iterator: %w", err)
 		}
+		used, derr := decode(buf[:n], final)
+		times.Decode += time.Since(mid)
+		if derr != nil || final {
+			return derr
+		}
+		n = copy(buf, buf[used:n])
 	}
 }
 
 // Tasks runs the task iterator and calls fn for every thread that passed
 // the filter, with its stack (return addresses, leaf first; empty when the
-// kernel gave none). fn must not keep stack: it is reused. It returns the
-// symbols of the stacks' addresses, "function+0xoff/0xsize [module]" as
-// /proc/PID/stack prints them; an address the kernel could not symbolize
-// is missing.
-func (o *Objects) Tasks(fn func(rec *TaskRecord, stack []uint64)) (map[uint64]string, error) {
-	data, err := run(o.objs.DumpTask)
-	if err != nil {
-		return nil, err
+// kernel gave none). fn must not keep stack: it is reused. sym is called
+// with the symbol of each of the stacks' addresses, "function+0xoff/0xsize
+// [module]" as /proc/PID/stack prints it, the first time the walk meets the
+// address; an address the kernel could not symbolize is not given. sym must
+// not keep text: it aliases the read buffer.
+func (o *Objects) Tasks(times *WalkTimes, fn func(rec *TaskRecord, stack []uint64), sym func(addr uint64, text []byte)) error {
+	// Each walk starts with no address symbolized, whatever an earlier
+	// walk of the same programs (pinned ones: an earlier take) left.
+	if err := clearSymbolized(o.symbolized); err != nil {
+		return err
 	}
-	syms := map[uint64]string{}
-	err = decodeTasks(data, fn, func(rec *SymbolRecord, text []byte) {
-		if text != nil {
-			syms[rec.Addr] = string(text)
-		}
+	stack := make([]uint64, 0, 128)
+	return o.stream(o.task, times, func(data []byte, final bool) (int, error) {
+		return decodeTaskStream(data, final, stack, fn, func(rec *SymbolRecord, text []byte) {
+			if text != nil {
+				sym(rec.Addr, text)
+			}
+		})
 	})
-	return syms, err
 }
 
-// decodeTasks walks the task iterator's output: each task record followed by
-// its StackBytes of addresses and NrSyms symbol records, each followed by
-// its SymBytes of text. It calls task and sym for them in stream order; text
-// is nil when bpf_snprintf failed. Input it cannot walk to its end is an
-// error, never a panic (FuzzDecodeTasks).
+// decodeTasks walks the task iterator's whole output: each task record
+// followed by its StackBytes of addresses and NrSyms symbol records, each
+// followed by its SymBytes of text. It calls task and sym for them in stream
+// order; text is nil when bpf_snprintf failed. Input it cannot walk to its
+// end is an error, never a panic (FuzzDecodeTasks).
 func decodeTasks(data []byte, task func(rec *TaskRecord, stack []uint64), sym func(rec *SymbolRecord, text []byte)) error {
+	_, err := decodeTaskStream(data, true, make([]uint64, 0, 128), task, sym)
+	return err
+}
+
+// decodeTaskStream decodes the whole tasks at the start of data and returns
+// the bytes they took. Unless final, a task cut short by the end of data is
+// left for the next call; stack is the reused buffer of addresses.
+func decodeTaskStream(data []byte, final bool, stack []uint64, task func(rec *TaskRecord, stack []uint64), sym func(rec *SymbolRecord, text []byte)) (int, error) {
 	var rec TaskRecord
 	var srec SymbolRecord
 	size, symSize := int(unsafe.Sizeof(rec)), int(unsafe.Sizeof(srec))
-	stack := make([]uint64, 0, 128)
-	for off := 0; off < len(data); {
-		if len(data)-off < size {
-			return fmt.Errorf("task record truncated at byte %d", off)
+	off := 0
+	for off < len(data) {
+		// Check that the whole task is there before handing any of it out.
+		n, err := taskLen(data[off:], &rec, &srec)
+		if errors.Is(err, errShort) && !final {
+			return off, nil
 		}
-		decode(&rec, data[off:off+size])
-		off += size
+		if err != nil {
+			return off, fmt.Errorf("at byte %d: %w", off, err)
+		}
+		unit := data[off : off+n]
 		stack = stack[:0]
-		if n := int(rec.StackBytes); n > 0 {
-			if n%8 != 0 || len(data)-off < n {
-				return fmt.Errorf("task %d: bad stack length %d", rec.Tid, n)
-			}
-			for i := 0; i < n; i += 8 {
-				stack = append(stack, le.Uint64(data[off+i:]))
-			}
-			off += n
+		for i := size; i < size+int(max(rec.StackBytes, 0)); i += 8 {
+			stack = append(stack, le.Uint64(unit[i:]))
 		}
 		task(&rec, stack)
+		p := size + len(stack)*8
 		for range rec.NrSyms {
-			if len(data)-off < symSize {
-				return fmt.Errorf("task %d: symbol record truncated at byte %d", rec.Tid, off)
-			}
-			decode(&srec, data[off:off+symSize])
-			off += symSize
+			decode(&srec, unit[p:p+symSize])
+			p += symSize
 			var text []byte
-			if n := int(srec.SymBytes); n >= 0 {
-				if len(data)-off < n {
-					return fmt.Errorf("task %d: bad symbol length %d", rec.Tid, n)
-				}
-				text = data[off : off+n]
-				off += n
+			if srec.SymBytes >= 0 {
+				text = unit[p : p+int(srec.SymBytes)]
+				p += len(text)
 			}
 			sym(&srec, text)
 		}
+		off += n
 	}
-	return nil
+	return off, nil
+}
+
+// taskLen returns the length of the task at data's start with its stack and
+// symbols, decoding its record into rec; errShort when data ends first.
+func taskLen(data []byte, rec *TaskRecord, srec *SymbolRecord) (int, error) {
+	size, symSize := int(unsafe.Sizeof(*rec)), int(unsafe.Sizeof(*srec))
+	if len(data) < size {
+		return 0, fmt.Errorf("task record truncated: %w", errShort)
+	}
+	decode(rec, data[:size])
+	off := size
+	if n := int(rec.StackBytes); n > 0 {
+		if n%8 != 0 {
+			return 0, fmt.Errorf("task %d: bad stack length %d", rec.Tid, n)
+		}
+		if len(data)-off < n {
+			return 0, fmt.Errorf("task %d: stack length %d: %w", rec.Tid, n, errShort)
+		}
+		off += n
+	}
+	for range rec.NrSyms {
+		if len(data)-off < symSize {
+			return 0, fmt.Errorf("task %d: symbol record truncated: %w", rec.Tid, errShort)
+		}
+		decode(srec, data[off:off+symSize])
+		off += symSize
+		if n := int(srec.SymBytes); n >= 0 {
+			if len(data)-off < n {
+				return 0, fmt.Errorf("task %d: symbol length %d: %w", rec.Tid, n, errShort)
+			}
+			off += n
+		}
+	}
+	return off, nil
 }
 
 // SockRecord is what the task_file iterator read of a socket fd's struct
@@ -133,65 +202,95 @@ type SockRecord = itersnapSockRec
 // (sun_path's bytes, an abstract name starting with a NUL; nil when
 // unbound); both are nil for other fds. fn must not keep path, sock or
 // name: they are reused or alias the read buffer.
-func (o *Objects) Files(fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
-	data, err := run(o.objs.DumpFile)
-	if err != nil {
-		return err
-	}
-	return decodeFiles(data, fn)
+func (o *Objects) Files(times *WalkTimes, fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
+	pseudo := make([]byte, 0, pseudoBytes)
+	return o.stream(o.file, times, func(data []byte, final bool) (int, error) {
+		return decodeFileStream(data, final, pseudo, fn)
+	})
 }
 
-// decodeFiles walks the task_file iterator's output: each record followed
-// by PathBytes of path when its PathSource is PATH_FOLLOWS, or by a sock
-// record and NameBytes of unix name when it is PATH_SOCKET. Input it cannot
-// walk to its end is an error, never a panic (FuzzDecodeFiles).
+// anonPrefix starts an anon inode's path: the kernel sends only its name
+// (PATH_ANON), d_path would print "anon_inode:NAME".
+const anonPrefix = "anon_inode:"
+
+// pseudoBytes holds the longest path userspace writes: "anon_inode:" and a
+// name of up to 255 bytes (ANON_NAME_BYTES less the NUL).
+const pseudoBytes = len(anonPrefix) + 256
+
+// decodeFiles walks the task_file iterator's whole output: each record
+// followed by PathBytes of path when its PathSource is PATH_FOLLOWS (or of
+// the anon inode's name, PATH_ANON), or by a sock record and NameBytes of
+// unix name when it is PATH_SOCKET. Input it cannot walk to its end is an
+// error, never a panic (FuzzDecodeFiles).
 func decodeFiles(data []byte, fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
+	_, err := decodeFileStream(data, true, make([]byte, 0, pseudoBytes), fn)
+	return err
+}
+
+// decodeFileStream decodes the whole records at the start of data and
+// returns the bytes they took, as decodeTaskStream; pseudo is the reused
+// buffer for socket, pipe and anon inode paths. A record cut by the end of
+// data waits for the next read unless final.
+func decodeFileStream(data []byte, final bool, pseudo []byte, fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) (int, error) {
 	var rec FileRecord
 	var srec SockRecord
 	size, sockSize := int(unsafe.Sizeof(rec)), int(unsafe.Sizeof(srec))
-	pseudo := make([]byte, 0, 32)
-	for off := 0; off < len(data); {
+	short := func(off int, err error) (int, error) {
+		if !final {
+			return off, nil
+		}
+		return off, err
+	}
+	off := 0
+	for off < len(data) {
 		if len(data)-off < size {
-			return fmt.Errorf("file record truncated at byte %d", off)
+			return short(off, fmt.Errorf("file record truncated at byte %d", off))
 		}
 		decode(&rec, data[off:off+size])
-		off += size
+		n := size
 		var path, name []byte
 		var sock *SockRecord
 		switch rec.PathSource {
 		case itersnapPathSourcePATH_SOCKET:
 			path = strconv.AppendUint(append(pseudo[:0], "socket:["...), rec.Ino, 10)
 			path = append(path, ']')
-			if len(data)-off < sockSize {
-				return fmt.Errorf("pid %d fd %d: socket record truncated at byte %d", rec.Pid, rec.Fd, off)
+			if len(data)-off-n < sockSize {
+				return short(off, fmt.Errorf("pid %d fd %d: socket record truncated at byte %d", rec.Pid, rec.Fd, off+n))
 			}
-			decode(&srec, data[off:off+sockSize])
-			off += sockSize
+			decode(&srec, data[off+n:off+n+sockSize])
+			n += sockSize
 			sock = &srec
-			if n := int(srec.NameBytes); n >= 0 {
-				if n > unixPathMax || len(data)-off < n {
-					return fmt.Errorf("pid %d fd %d: bad unix name length %d", rec.Pid, rec.Fd, n)
+			if l := int(srec.NameBytes); l >= 0 {
+				if l > unixPathMax {
+					return off, fmt.Errorf("pid %d fd %d: bad unix name length %d", rec.Pid, rec.Fd, l)
 				}
-				name = data[off : off+n]
-				off += n
+				if len(data)-off-n < l {
+					return short(off, fmt.Errorf("pid %d fd %d: bad unix name length %d", rec.Pid, rec.Fd, l))
+				}
+				name = data[off+n : off+n+l]
+				n += l
 			}
 		case itersnapPathSourcePATH_PIPE:
 			path = strconv.AppendUint(append(pseudo[:0], "pipe:["...), rec.Ino, 10)
 			path = append(path, ']')
 		default:
-			n := int(rec.PathBytes)
-			if n < 0 {
+			p := int(rec.PathBytes)
+			if p < 0 {
 				break
 			}
-			if len(data)-off < n {
-				return fmt.Errorf("pid %d fd %d: bad path length %d", rec.Pid, rec.Fd, n)
+			if len(data)-off-n < p {
+				return short(off, fmt.Errorf("pid %d fd %d: bad path length %d", rec.Pid, rec.Fd, p))
 			}
-			path = data[off : off+n]
-			off += n
+			path = data[off+n : off+n+p]
+			n += p
+			if rec.PathSource == itersnapPathSourcePATH_ANON {
+				path = append(append(pseudo[:0], anonPrefix...), path...)
+			}
 		}
 		fn(&rec, path, sock, name)
+		off += n
 	}
-	return nil
+	return off, nil
 }
 
 // unixPathMax is UNIX_PATH_MAX (include/uapi/linux/un.h): the most a unix

@@ -34,6 +34,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define MAX_PID_NS_LEVEL 32 // include/linux/pid_namespace.h
 #define UNIX_NAME_SLOTS 128 // a power of two above UNIX_PATH_MAX
+#define ANON_INODE_FS_MAGIC 0x09041934
+#define ANON_NAME_BYTES 256 // an anon inode's name ("[eventfd]", "bpf-map")
 
 // One record per thread. The stack_bytes bytes of return addresses (u64,
 // leaf first) follow it in the stream, then nr_syms symbol records.
@@ -74,11 +76,12 @@ enum path_source {
 	PATH_FOLLOWS = 0, // path_bytes of bpf_d_path's output follow
 	PATH_SOCKET = 1, // sockfs: d_path would print "socket:[ino]"
 	PATH_PIPE = 2, // pipefs: d_path would print "pipe:[ino]"
+	PATH_ANON = 3, // anon_inodefs: path_bytes of the name follow, d_path would print "anon_inode:NAME"
 };
 
-// One record per open fd, per fd table. With PATH_FOLLOWS, the path_bytes
-// bytes of the path (no NUL) follow it in the stream; with PATH_SOCKET, a
-// sock_rec follows.
+// One record per open fd, per fd table. With PATH_FOLLOWS (PATH_ANON), the
+// path_bytes bytes of the path (of the anon inode's name) follow it in the
+// stream, without a NUL; with PATH_SOCKET, a sock_rec follows.
 struct file_rec {
 	u32 pid; // task->tgid of the fd table's owner
 	u32 fd;
@@ -123,6 +126,14 @@ struct sock_rec {
 struct file_scratch {
 	struct file_rec rec;
 	struct sock_rec sock;
+	// The close-on-exec bits of fds 64*cloexec_word.. of thread
+	// cloexec_tid, read in walk cloexec_session: one read per 64 fds,
+	// not per fd. session_id is new for every walk (kernel/bpf/bpf_iter.c
+	// prepare_seq_file), so no walk uses bits an earlier one read.
+	u64 cloexec_session;
+	u32 cloexec_tid;
+	u32 cloexec_word;
+	u64 cloexec_bits;
 	char path[PATH_BYTES];
 };
 
@@ -344,17 +355,24 @@ int dump_task(struct bpf_iter__task *ctx)
 	return 0;
 }
 
-static __always_inline u32 cloexec_flag(struct task_struct *task, u32 fd)
+static __always_inline u32 cloexec_flag(struct bpf_iter__task_file *ctx, struct task_struct *task, struct file_scratch *s)
 {
 	// O_CLOEXEC lives in the fd table's bitmap, not in f_flags;
-	// /proc/PID/fdinfo adds it back, and so do we.
-	unsigned long *bits = BPF_CORE_READ(task, files, fdt, close_on_exec);
-	unsigned long word = 0;
+	// /proc/PID/fdinfo adds it back, and so do we. kernel/bpf/task_iter.c
+	// visits a table's fds in order, so a cached word serves the next 63.
+	u64 session = ctx->meta->session_id;
+	u32 fd = ctx->fd, tid = task->pid, word = fd / BITS_PER_LONG;
 
-	if (!bits)
-		return 0;
-	bpf_probe_read_kernel(&word, sizeof(word), bits + fd / BITS_PER_LONG);
-	return (word >> (fd % BITS_PER_LONG)) & 1 ? O_CLOEXEC : 0;
+	if (s->cloexec_session != session || s->cloexec_tid != tid || s->cloexec_word != word) {
+		unsigned long *bits = BPF_CORE_READ(task, files, fdt, close_on_exec);
+		s->cloexec_bits = 0;
+		if (bits)
+			bpf_probe_read_kernel(&s->cloexec_bits, sizeof(s->cloexec_bits), bits + word);
+		s->cloexec_session = session;
+		s->cloexec_tid = tid;
+		s->cloexec_word = word;
+	}
+	return (s->cloexec_bits >> (fd % BITS_PER_LONG)) & 1 ? O_CLOEXEC : 0;
 }
 
 // read_sock fills s->sock from a socket file and returns the bytes of unix
@@ -445,7 +463,7 @@ int dump_file(struct bpf_iter__task_file *ctx)
 	r->mode = inode->i_mode;
 	r->ino = inode->i_ino;
 	r->dev = inode->i_sb->s_dev;
-	r->flags = file->f_flags | cloexec_flag(task, fd);
+	r->flags = file->f_flags | cloexec_flag(ctx, task, s);
 
 	// Sockets and pipes are most of a busy server's fds, and their d_path
 	// is a fixed pattern around the inode number (net/socket.c
@@ -471,8 +489,17 @@ int dump_file(struct bpf_iter__task_file *ctx)
 
 	// bpf_d_path returns the length including the NUL and leaves whatever
 	// the previous record left after it: only the returned length crosses
-	// into userspace.
-	long n = bpf_d_path(&file->f_path, s->path, sizeof(s->path));
+	// into userspace. An anon inode's d_path is "anon_inode:" and its
+	// dentry's name (fs/anon_inodes.c anon_inodefs_dname), which a string
+	// copy gives for a fraction of d_path's cost; userspace adds the
+	// prefix.
+	long n;
+	if (magic == ANON_INODE_FS_MAGIC) {
+		r->path_source = PATH_ANON;
+		n = bpf_probe_read_kernel_str(s->path, ANON_NAME_BYTES, file->f_path.dentry->d_name.name);
+	} else {
+		n = bpf_d_path(&file->f_path, s->path, sizeof(s->path));
+	}
 	r->path_bytes = n > 0 ? n - 1 : n;
 	bpf_seq_write(seq, r, sizeof(*r));
 	if (n > 1)

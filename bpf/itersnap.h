@@ -82,7 +82,13 @@ struct inode {
 } __attribute__((preserve_access_index));
 
 struct vfsmount;
-struct dentry;
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
 
 struct path {
 	struct vfsmount *mnt;

@@ -27,10 +27,14 @@ type itersnapFileRec struct {
 }
 
 type itersnapFileScratch struct {
-	_    structs.HostLayout
-	Rec  itersnapFileRec
-	Sock itersnapSockRec
-	Path [4096]int8
+	_              structs.HostLayout
+	Rec            itersnapFileRec
+	Sock           itersnapSockRec
+	CloexecSession uint64
+	CloexecTid     uint32
+	CloexecWord    uint32
+	CloexecBits    uint64
+	Path           [4096]int8
 }
 
 type itersnapPathSource uint32
@@ -39,6 +43,7 @@ const (
 	itersnapPathSourcePATH_FOLLOWS itersnapPathSource = 0
 	itersnapPathSourcePATH_SOCKET  itersnapPathSource = 1
 	itersnapPathSourcePATH_PIPE    itersnapPathSource = 2
+	itersnapPathSourcePATH_ANON    itersnapPathSource = 3
 )
 
 type itersnapSockRec struct {

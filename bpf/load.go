@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -39,9 +40,22 @@ type Filter struct {
 // ErrPermission means the kernel refused to load BPF for lack of privilege.
 var ErrPermission = errors.New("loading BPF needs root (CAP_BPF, CAP_PERFMON)")
 
-// Objects are the loaded iterator programs.
+// Objects are the iterator programs, loaded by this process or opened from
+// their pins (pin.go): the iterator links the walks open, and the map of
+// per-walk state that each walk clears.
 type Objects struct {
-	objs itersnapObjects
+	objs       *itersnapObjects // nil when opened from pins
+	task, file *link.Iter
+	symbolized *ebpf.Map
+	lock       *os.File // the pin directory, locked while this process walks
+	buf        []byte   // the read buffer, reused by every walk
+
+	// Source is how the programs came to be: loaded for this take only,
+	// loaded and then pinned, or opened from pins.
+	Source Source
+	// PinError says why programs loaded by Open were not pinned (nil when
+	// they were, or were opened from pins).
+	PinError error
 }
 
 // Load sets the filters on the spec and loads the programs into the kernel.
@@ -70,17 +84,23 @@ func Load(f Filter) (*Objects, error) {
 	if err := setFilter(spec, f); err != nil {
 		return nil, err
 	}
-	var o Objects
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+	objs := new(itersnapObjects)
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
 		if errors.Is(err, os.ErrPermission) { // EPERM and EACCES
 			return nil, fmt.Errorf("%w: %v", ErrPermission, err)
 		}
 		return nil, fmt.Errorf("load BPF programs: %w", err)
 	}
-	return &o, nil
+	return attach(objs)
 }
 
-func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
+// filterConst is one of the constants the filters set before load.
+type filterConst struct {
+	name  string
+	value any // fixed size: binary.Write encodes it (pinName hashes it)
+}
+
+func filterConsts(f Filter) []filterConst {
 	var pids [MaxPIDs]uint32
 	copy(pids[:], f.PIDs)
 	var comms [MaxComms][commLen]byte
@@ -88,16 +108,16 @@ func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
 		// The kernel keeps 15 bytes and a NUL; compare on what it keeps.
 		copy(comms[i][:commLen-1], c)
 	}
-	set := []struct {
-		name  string
-		value any
-	}{
+	return []filterConst{
 		{"nr_filter_pids", uint32(len(f.PIDs))},
 		{"filter_pids", pids},
 		{"nr_filter_comms", uint32(len(f.Comms))},
 		{"filter_comms", comms},
 	}
-	for _, s := range set {
+}
+
+func setFilter(spec *ebpf.CollectionSpec, f Filter) error {
+	for _, s := range filterConsts(f) {
 		v, ok := spec.Variables[s.name]
 		if !ok {
 			return fmt.Errorf("BPF object has no variable %s", s.name)
@@ -133,8 +153,27 @@ func checkKernel() error {
 	return nil
 }
 
-// Close unloads the programs.
-func (o *Objects) Close() error { return o.objs.Close() }
+// Close closes this process's hold on the programs: they are unloaded
+// unless they are pinned. Closing twice does nothing.
+func (o *Objects) Close() error {
+	var errs []error
+	if o.task != nil {
+		errs = append(errs, o.task.Close())
+	}
+	if o.file != nil {
+		errs = append(errs, o.file.Close())
+	}
+	if o.objs != nil {
+		errs = append(errs, o.objs.Close()) // o.symbolized among them
+	} else if o.symbolized != nil {
+		errs = append(errs, o.symbolized.Close())
+	}
+	if o.lock != nil {
+		errs = append(errs, o.lock.Close()) // and with it the lock
+	}
+	o.task, o.file, o.objs, o.symbolized, o.lock = nil, nil, nil, nil, nil
+	return errors.Join(errs...)
+}
 
 // CommString turns a NUL-padded comm into a string.
 func CommString(c [commLen]int8) string {

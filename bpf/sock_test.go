@@ -42,7 +42,7 @@ func TestFilesReadsSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sawTCP, sawUnix bool
-	err = o.Files(func(r *FileRecord, _ []byte, sock *SockRecord, name []byte) {
+	err = o.Files(new(WalkTimes), func(r *FileRecord, _ []byte, sock *SockRecord, name []byte) {
 		if sock == nil {
 			return
 		}

@@ -16,7 +16,24 @@ import (
 
 // BPF collects with the kernel iterators in package bpf: one pass over the
 // tasks, which also symbolizes their stacks, and one over the fd tables.
-type BPF struct{}
+type BPF struct {
+	// PinDir is where the programs stay loaded between takes (see
+	// bpf.Open); empty loads them for this collection only.
+	PinDir string
+	// Stats, when set, is filled with where the collection's time went
+	// and how it got its programs.
+	Stats *BPFStats
+}
+
+// BPFStats is where a BPF collection's time went.
+type BPFStats struct {
+	Programs bpf.Source
+	PinError error         // why loaded programs were not pinned, if they were not
+	Open     time.Duration // load, or open the pinned programs
+	Tasks    bpf.WalkTimes
+	Files    bpf.WalkTimes
+	Finish   time.Duration // symbolize, sort, count
+}
 
 // Name implements Collector.
 func (BPF) Name() string { return "bpf" }
@@ -24,26 +41,46 @@ func (BPF) Name() string { return "bpf" }
 // Collect implements Collector. Load errors come back as they are, so the
 // caller can tell a missing feature or privilege from a bug and fall back to
 // procfs.
-func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
+func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, error) {
 	start := time.Now()
-	objs, err := bpf.Load(bpf.Filter{PIDs: f.PIDs, Comms: f.Comms})
+	st := c.Stats
+	if st == nil {
+		st = new(BPFStats)
+	}
+	objs, err := bpf.Open(bpf.Filter{PIDs: f.PIDs, Comms: f.Comms}, c.PinDir)
 	if err != nil {
 		return nil, err
 	}
 	defer objs.Close()
+	st.Programs, st.PinError = objs.Source, objs.PinError
+	st.Open = time.Since(start)
 
 	s := &snapshot.Snapshot{Meta: snapshot.Meta{Time: start, Collector: "bpf", Filter: f}}
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
+	if f.Empty() {
+		// Sized from the kernel's own counts, so the slices are not
+		// grown (and copied) record by record on a big host.
+		threads, files := hostCounts()
+		s.Tasks = make([]snapshot.Task, 0, threads)
+		s.Files = make([]snapshot.File, 0, files)
+	}
 
 	// Stacks are interned by their raw addresses first, and turned into
 	// symbols once per unique stack after the walk.
 	raw := map[string]int32{}
 	var rawStacks [][]uint64
+	syms := map[uint64]string{}
+	comms := map[[16]int8]string{}
 	noStack := 0
-	syms, err := objs.Tasks(func(r *bpf.TaskRecord, stack []uint64) {
+	err = objs.Tasks(&st.Tasks, func(r *bpf.TaskRecord, stack []uint64) {
+		comm, ok := comms[r.Comm]
+		if !ok {
+			comm = bpf.CommString(r.Comm)
+			comms[r.Comm] = comm
+		}
 		t := snapshot.Task{
 			PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
-			Comm:  bpf.CommString(r.Comm),
+			Comm:  comm,
 			State: r.State, ExitState: r.ExitState, Flags: r.Flags,
 			StartTime: r.StartTime, Switches: r.Switches,
 			UID: r.Uid, NoFileLimit: r.Nofile,
@@ -64,6 +101,8 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 			t.Stack = i
 		}
 		s.Tasks = append(s.Tasks, t)
+	}, func(addr uint64, text []byte) {
+		syms[addr] = string(text)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("walk tasks: %w", err)
@@ -73,14 +112,15 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 	}
 
 	noPath := 0
-	err = objs.Files(func(r *bpf.FileRecord, path []byte, sock *bpf.SockRecord, name []byte) {
+	var paths arena
+	err = objs.Files(&st.Files, func(r *bpf.FileRecord, path []byte, sock *bpf.SockRecord, name []byte) {
 		f := snapshot.File{
 			PID: r.Pid, FD: r.Fd, Mode: r.Mode, Flags: r.Flags,
 			// The kernel's dev_t is major<<20|minor; stat(2) reports the
 			// userspace encoding.
 			Dev:   unix.Mkdev(r.Dev>>20, r.Dev&(1<<20-1)),
 			Inode: r.Ino,
-			Path:  string(path),
+			Path:  paths.string(path),
 		}
 		if path == nil {
 			f.Missing |= snapshot.MissingPath
@@ -94,7 +134,9 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 	if err != nil {
 		return nil, fmt.Errorf("walk files: %w", err)
 	}
+	objs.Close() // let the next take at the pinned programs
 
+	finish := time.Now()
 	symbolize(s, syms, rawStacks)
 	s.Meta.Notes = append(s.Meta.Notes, resolveCgroups(s.Tasks)...)
 	keepCgroups(s, f)
@@ -107,6 +149,7 @@ func (BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot, 
 	s.Sort()
 	s.Files = dedupFiles(s.Files)
 	s.Finish()
+	st.Finish = time.Since(finish)
 	s.Meta.Duration = time.Since(start)
 	return s, nil
 }

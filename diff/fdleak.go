@@ -68,6 +68,14 @@ func Target(path string) string {
 	if digits == "" || strings.Trim(digits, "0123456789") != "" {
 		return path
 	}
+	// Most fds of a busy host are sockets and pipes: one string each,
+	// not one per fd.
+	switch prefix {
+	case "socket":
+		return "socket:[*]"
+	case "pipe":
+		return "pipe:[*]"
+	}
 	return prefix + ":[*]"
 }
 

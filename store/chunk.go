@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,9 +30,9 @@ import (
 // differences.
 type chunk struct {
 	key   chunkKey
-	tasks []snapshot.Task // without State, Stack and Switches: see doing
+	tasks []snapshot.Task // State, Stack and Switches are in doing
 	doing []doing         // per task
-	files []snapshot.File // sockets without State: see sockStates
+	files []snapshot.File // a socket's State is not stored with them: see sockStates
 	// sockStates holds, per file with a Socket, in file order, its
 	// sk_state.
 	sockStates []uint8
@@ -76,7 +77,73 @@ func (k chunkKey) compare(o chunkKey) int {
 // threads, then its fds in ranges of fdsPerChunk numbers (an empty range has
 // no chunk); within a chunk, records keep their order. dbStackIDs maps
 // s.Stacks indexes to database stack IDs.
+//
+// A collected snapshot is sorted (Snapshot.Sort): then each chunk's records
+// are a run of s's, and the chunk holds a sub-slice of them rather than a
+// copy (200,000 fds are 11 MB). Threads and sockets keep what they are
+// doing in such a chunk; nothing reads it from there (body encodes without
+// it, see chunk).
 func splitChunks(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
+	if !sortedForChunks(s) {
+		return splitUnsorted(s, dbStackIDs)
+	}
+	var out []chunk
+	for i := 0; i < len(s.Tasks); {
+		j := i + 1
+		for j < len(s.Tasks) && s.Tasks[j].PID == s.Tasks[i].PID {
+			j++
+		}
+		out = append(out, chunk{key: chunkKey{s.Tasks[i].PID, threadChunk}, tasks: s.Tasks[i:j:j], doing: doings(s.Tasks[i:j], dbStackIDs)})
+		i = j
+	}
+	for i := 0; i < len(s.Files); {
+		k := chunkKey{s.Files[i].PID, s.Files[i].FD / fdsPerChunk}
+		j := i + 1
+		for j < len(s.Files) && s.Files[j].PID == k.pid && s.Files[j].FD/fdsPerChunk == k.fds {
+			j++
+		}
+		out = append(out, chunk{key: k, files: s.Files[i:j:j], sockStates: sockStates(s.Files[i:j])})
+		i = j
+	}
+	slices.SortStableFunc(out, func(a, b chunk) int { return a.key.compare(b.key) })
+	return out
+}
+
+// sortedForChunks reports whether s's tasks are in pid order and its fds
+// in (pid, fd) order.
+func sortedForChunks(s *snapshot.Snapshot) bool {
+	return slices.IsSortedFunc(s.Tasks, func(a, b snapshot.Task) int { return cmp.Compare(a.PID, b.PID) }) &&
+		slices.IsSortedFunc(s.Files, func(a, b snapshot.File) int {
+			return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.FD, b.FD))
+		})
+}
+
+// doings returns what each of tasks is doing.
+func doings(tasks []snapshot.Task, dbStackIDs []uint64) []doing {
+	out := make([]doing, len(tasks))
+	for i, t := range tasks {
+		out[i] = doing{state: t.State, switches: t.Switches}
+		if t.Stack >= 0 {
+			out[i].stack = dbStackIDs[t.Stack] + 1
+		}
+	}
+	return out
+}
+
+// sockStates returns the states of files' sockets, in file order; nil
+// when there are none.
+func sockStates(files []snapshot.File) []uint8 {
+	var out []uint8
+	for i := range files {
+		if !files[i].Socket.IsZero() {
+			out = append(out, files[i].Socket.State)
+		}
+	}
+	return out
+}
+
+// splitUnsorted is splitChunks for records in any order: it copies them.
+func splitUnsorted(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 	byKey := map[chunkKey]*chunk{}
 	var keys []chunkKey
 	get := func(k chunkKey) *chunk {
@@ -90,19 +157,12 @@ func splitChunks(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 	}
 	for _, t := range s.Tasks {
 		c := get(chunkKey{t.PID, threadChunk})
-		d := doing{state: t.State, switches: t.Switches}
-		if t.Stack >= 0 {
-			d.stack = dbStackIDs[t.Stack] + 1
-		}
-		t.State, t.Stack, t.Switches = 0, -1, 0
 		c.tasks = append(c.tasks, t)
-		c.doing = append(c.doing, d)
 	}
 	for _, f := range s.Files {
 		c := get(chunkKey{f.PID, f.FD / fdsPerChunk})
 		if !f.Socket.IsZero() {
 			c.sockStates = append(c.sockStates, f.Socket.State)
-			f.Socket.State = 0
 		}
 		c.files = append(c.files, f)
 	}
@@ -110,15 +170,17 @@ func splitChunks(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 	out := make([]chunk, len(keys))
 	for i, k := range keys {
 		out[i] = *byKey[k]
+		out[i].doing = doings(out[i].tasks, dbStackIDs)
 	}
 	return out
 }
 
 // body is the chunk's content: what must be equal for a snapshot to reuse
-// a stored chunk.
-func (c chunk) body() []byte {
-	var e encoder
-	encodeTables(&e, c.tasks, c.files, false, true)
+// a stored chunk. It is written into e's buffer, reset first, with ts's
+// scratch space: valid until the next call with e.
+func (c chunk) body(e *encoder, ts *tableScratch) []byte {
+	e.buf = e.buf[:0]
+	ts.encode(e, c.tasks, c.files, false, true)
 	return e.buf
 }
 
@@ -292,8 +354,10 @@ func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, so
 	sockBases = make([][]uint8, len(chunks))
 	var p packer
 	var u unpacker
+	var e encoder
+	var ts tableScratch
 	for i, c := range chunks {
-		body := c.body()
+		body := c.body(&e, &ts)
 		if old, ok := latest[c.key]; ok && old.version == encChunk && len(old.base) == len(c.doing) && len(old.sockBase) == len(c.sockStates) {
 			oldBody, err := u.unpack(old.body)
 			if err != nil {

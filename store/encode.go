@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/itersnap/itersnap/snapshot"
@@ -124,27 +125,44 @@ func idTable(ids []uint64) []byte {
 // With extras (version 2 chunks, socket.go) the cgroup, namespace and
 // socket columns follow.
 func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, volatile, extras bool) {
-	strs := stringTable{index: map[string]uint64{}}
+	new(tableScratch).encode(e, tasks, files, volatile, extras)
+}
+
+// tableScratch is what encodeTables needs besides its output, kept
+// between calls: a take encodes thousands of chunks, one after the other.
+type tableScratch struct {
+	strs         stringTable
+	comms, paths []uint64
+	scratch      []byte
+}
+
+func (ts *tableScratch) encode(e *encoder, tasks []snapshot.Task, files []snapshot.File, volatile, extras bool) {
+	if ts.strs.index == nil {
+		ts.strs.index = map[string]uint64{}
+	}
+	clear(ts.strs.index)
+	strs := &ts.strs
+	strs.list = strs.list[:0]
 	// Assign string numbers first: the table goes before the records.
-	comms := make([]uint64, len(tasks))
+	comms := slices.Grow(ts.comms[:0], len(tasks))[:len(tasks)]
 	for i, t := range tasks {
 		comms[i] = strs.ref(t.Comm)
 	}
-	paths := make([]uint64, len(files))
-	var scratch []byte
+	paths := slices.Grow(ts.paths[:0], len(files))[:len(files)]
 	for i, f := range files {
 		var prefix string
 		var ok bool
-		prefix, ok, scratch = splitInodePath(f.Path, f.Inode, scratch)
+		prefix, ok, ts.scratch = splitInodePath(f.Path, f.Inode, ts.scratch)
 		if ok {
 			paths[i] = strs.ref(prefix)<<1 | 1
 		} else {
 			paths[i] = strs.ref(f.Path) << 1
 		}
 	}
+	ts.comms, ts.paths = comms, paths
 	var cgroups, shapes []uint64
 	if extras {
-		cgroups, shapes = extraStrings(&strs, tasks, files)
+		cgroups, shapes = extraStrings(strs, tasks, files)
 	}
 
 	e.uvarint(uint64(len(strs.list)))

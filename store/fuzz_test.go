@@ -20,7 +20,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	sock := socketSnapshot()
 	var p packer
 	for _, c := range splitChunks(sock, make([]uint64, len(sock.Stacks))) {
-		v := c.value(&p, c.body())
+		v := c.value(&p, c.body(new(encoder), new(tableScratch)))
 		record := encodeRecord([]uint64{1}, []chunk{c}, [][]doing{c.doing}, [][]uint8{c.sockStates})
 		f.Add(record, v)
 		f.Add(record, v[:len(v)/2])

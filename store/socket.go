@@ -62,7 +62,11 @@ func extraStrings(strs *stringTable, tasks []snapshot.Task, files []snapshot.Fil
 	shapes = make([]uint64, len(files))
 	for i := range files {
 		if !files[i].Socket.IsZero() {
-			shapes[i] = strs.ref(shape(&files[i].Socket)) + 1
+			// A chunk keeps its sockets' states apart (chunk.sockStates),
+			// as it does threads': the shape it stores has state 0.
+			so := files[i].Socket
+			so.State = 0
+			shapes[i] = strs.ref(shape(&so)) + 1
 		}
 	}
 	return cgroups, shapes

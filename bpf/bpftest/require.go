@@ -4,8 +4,12 @@
 package bpftest
 
 import (
+	"errors"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // RequireBPF skips a test that needs to load BPF programs when the process
@@ -30,4 +34,36 @@ func RequireBPF(t testing.TB) {
 		t.Fatalf("BPF test cannot run (%s) but ITERSNAP_REQUIRE_BPF=1", why)
 	}
 	t.Skipf("BPF test skipped: %s", why)
+}
+
+// PinDir returns a pin directory for bpf.Open unique to the test: DIR/itersnap
+// under a test directory where Open mounts a bpffs of its own (as it would
+// at /sys/fs/bpf). When the test ends the bpffs is unmounted, and with it
+// every pin: the programs are unloaded once nothing holds them.
+func PinDir(t testing.TB) string {
+	t.Helper()
+	fs := filepath.Join(t.TempDir(), "bpffs")
+	if err := os.Mkdir(fs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Registered after TempDir, so it runs before TempDir removes the
+	// directory.
+	t.Cleanup(func() {
+		// Until nothing is mounted there (EINVAL), so that a test that
+		// stacked mounts fails here rather than leave one behind.
+		for i := 0; ; i++ {
+			err := unix.Unmount(fs, unix.MNT_DETACH)
+			if errors.Is(err, unix.EINVAL) {
+				if i > 1 {
+					t.Errorf("%d bpffs were mounted on %s, want one", i, fs)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("unmount test bpffs: %v", err)
+				return
+			}
+		}
+	})
+	return filepath.Join(fs, "itersnap")
 }

@@ -31,8 +31,11 @@ func itersnap(t *testing.T, db string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	getenv := func(k string) string {
-		if k == "ITERSNAP_DB" {
+		switch k {
+		case "ITERSNAP_DB":
 			return db
+		case "ITERSNAP_PIN_DIR": // the test run's own (TestMain)
+			return os.Getenv(k)
 		}
 		return ""
 	}

@@ -139,7 +139,8 @@ func csvRows(t *testing.T, db string, args ...string) []map[string]string {
 // round after round, the first one racing to create the database. Every
 // process succeeds or, past its --lock-timeout, exits 11 with one line that
 // names the database; the file stays consistent and holds exactly the
-// snapshots whose take printed an ID.
+// snapshots whose take printed an ID. Each round starts without pins, so
+// its takes pin at once (and leave one directory of pins).
 func TestConcurrentTakesAndReads(t *testing.T) {
 	bpftest.RequireBPF(t)
 	pid := startRole(t, "sleeper").fields[0] // --pid keeps each take cheap
@@ -155,6 +156,10 @@ func TestConcurrentTakesAndReads(t *testing.T) {
 	var took []uint64
 	locked := 0
 	for i, round := range rounds {
+		// The 8 takes of a round find no pins: they load and pin at once.
+		if r := itersnap(t, db, "unpin"); r.code != exitOK {
+			t.Fatalf("unpin: exit %d, %s", r.code, r.stderr)
+		}
 		var takes, reads []*cliProc
 		for j := range 8 {
 			takes = append(takes, startCLI(t, "take", "--db", db, "--pid", pid, "--lock-timeout", round.takeTimeout))
@@ -200,6 +205,7 @@ func TestConcurrentTakesAndReads(t *testing.T) {
 		}
 	}
 	t.Logf("%d snapshots, %d exits 11", len(took), locked)
+	checkPins(t)
 	if locked == 0 {
 		// Runs on this project's machine saw 7 to 15; none means the
 		// 1ms rounds no longer contend, and test nothing.

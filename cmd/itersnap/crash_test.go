@@ -58,6 +58,13 @@ func TestKilledTakes(t *testing.T) {
 	for i := range kills {
 		var p *cliProc
 		kind := "anywhere"
+		if i%6 == 0 {
+			// This take loads and pins its programs: some kills land
+			// while it pins.
+			if r := itersnap(t, db, "unpin"); r.code != exitOK {
+				t.Fatalf("unpin: exit %d, %s", r.code, r.stderr)
+			}
+		}
 		if i%2 == 0 {
 			p = startCLI(t, args...)
 			time.Sleep(time.Duration(rand.Int64N(int64(full) * 6 / 5)))
@@ -93,6 +100,29 @@ func TestKilledTakes(t *testing.T) {
 		outcomes[kind][outcome]++
 	}
 	t.Logf("a take takes %v; %d kills met: %v", full, kills, outcomes)
+	// Whatever the kills left in the pin directory, the next take leaves
+	// its pins and nothing else.
+	printedID(t, startCLI(t, args...).wait(t))
+	checkPins(t)
+}
+
+// checkPins checks that the test run's pin directory (TestMain) holds one
+// directory of pins, whole, and nothing else.
+func checkPins(t *testing.T) {
+	t.Helper()
+	dir := os.Getenv("ITERSNAP_PIN_DIR")
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("pin directory %s: %v, %v; want one directory", dir, entries, err)
+	}
+	pins, err := os.ReadDir(filepath.Join(dir, entries[0].Name()))
+	var names []string
+	for _, p := range pins {
+		names = append(names, p.Name())
+	}
+	if err != nil || !slices.Equal(names, []string{"file", "symbolized", "task"}) {
+		t.Errorf("pins in %s: %v, %v", entries[0].Name(), names, err)
+	}
 }
 
 // TestKilledFirstTake kills the take that creates the database: when its

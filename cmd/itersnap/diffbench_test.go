@@ -209,9 +209,14 @@ func (h *busyHost) snapshot() *snapshot.Snapshot {
 	return s
 }
 
-// benchDB writes n minutes of a busy host into a new database under dir.
+// benchDB writes n minutes of a busy host into a new database under dir,
+// or returns the one an earlier run left there (the model is seeded: the
+// same every time).
 func benchDB(b *testing.B, dir string, threads, fds, n int) string {
 	path := filepath.Join(dir, fmt.Sprintf("busy-%d-%d-%d.db", threads, fds, n))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -235,18 +240,19 @@ func benchDB(b *testing.B, dir string, threads, fds, n int) string {
 // BenchmarkDiffRange times whole `itersnap diff latest~N latest` processes
 // on a synthetic database of minutely snapshots, and, side by side in the
 // same run, the diff as it was before it streamed (loadAllDiffRole), with
-// each one's peak RSS. BENCH_SCALE picks the hosts: "day" (the default:
+// each one's peak RSS. DIFF_SCALE picks the hosts: "day" (the default:
 // 1,440 snapshots of 2,000 threads and 20,000 fds, ranges of 10, 100 and
 // 1,440), "large" (100 snapshots of 20,000 threads and 200,000 fds,
 // ranges of 10 and 100), "all", or "quick" (100 snapshots of the day's
 // host, to try the benchmark out). Building a database takes minutes; it
-// is built once per run under a temporary directory. -short skips it all.
+// is built once per run under a temporary directory, or kept in DIFF_DIR
+// and reused. -short skips it all.
 // Run it with `make bench-diff`.
 func BenchmarkDiffRange(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds databases of thousands of snapshots")
 	}
-	scale := os.Getenv("BENCH_SCALE")
+	scale := os.Getenv("DIFF_SCALE")
 	if scale == "" {
 		scale = "day"
 	}
@@ -266,9 +272,14 @@ func BenchmarkDiffRange(b *testing.B) {
 		hosts = append(hosts, host{"large", 20000, 200000, 100, []int{10, 100}})
 	}
 	if len(hosts) == 0 {
-		b.Fatalf("BENCH_SCALE=%q: want day, large, all or quick", scale)
+		b.Fatalf("DIFF_SCALE=%q: want day, large, all or quick", scale)
 	}
-	dir := b.TempDir()
+	// DIFF_DIR keeps the databases (and reuses them next time), to look
+	// at them with other tools: /usr/bin/time -v itersnap diff ...
+	dir := os.Getenv("DIFF_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
 	type result struct {
 		name      string
 		wall, cpu time.Duration

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -23,12 +24,16 @@ func init() {
 	roles["measured"] = measuredRole
 }
 
-// measuredRole is itersnap, and then reports the peak RSS of its own
+// measuredRole is itersnap, and then reports the bytes its Go heap handed
+// out (TotalAlloc) and the peak RSS of its own
 // address space (VmHWM) on stderr. The rusage maxrss of a child started
 // from Go would count the parent's memory too: os/exec forks with CLONE_VM,
 // and exec records the old address space's high-water mark.
 func measuredRole(args []string) {
 	code := run(context.Background(), args, io.Discard, os.Stderr, os.Getenv)
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	fmt.Fprintf(os.Stderr, "TotalAlloc %d\n", mem.TotalAlloc)
 	reportHWM()
 	os.Exit(code)
 }

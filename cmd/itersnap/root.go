@@ -21,10 +21,16 @@ type globalOptions struct {
 	verbose     bool
 	wide        bool // tables show every cell whole, even on a terminal
 	stderr      io.Writer
+	// pinDirDefault is --pin-dir's default: $ITERSNAP_PIN_DIR, else
+	// defaultPinDir.
+	pinDirDefault string
 }
 
 func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	g := &globalOptions{stderr: stderr}
+	g := &globalOptions{stderr: stderr, pinDirDefault: defaultPinDir}
+	if env := getenv("ITERSNAP_PIN_DIR"); env != "" {
+		g.pinDirDefault = env
+	}
 	lockDefault := store.DefaultTimeout
 	var envErr error
 	if env := getenv("ITERSNAP_LOCK_TIMEOUT"); env != "" {
@@ -101,6 +107,7 @@ blocked tasks and stacks that never change.
 		newCopyCmd(g),
 		newCheckCmd(g),
 		newExportCmd(g),
+		newUnpinCmd(g),
 	)
 	addCompletions(root, g)
 	for _, c := range root.Commands() {

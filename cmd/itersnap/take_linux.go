@@ -17,7 +17,14 @@ func (o *takeOptions) collect(ctx context.Context, f snapshot.Filter) (*snapshot
 	if o.collector == collectorProcfs {
 		return collect.Procfs{}.Collect(ctx, f)
 	}
-	s, err := collect.BPF{}.Collect(ctx, f)
+	c := collect.BPF{PinDir: o.pinDir, Stats: new(collect.BPFStats)}
+	if o.noPin {
+		c.PinDir = ""
+	}
+	s, err := c.Collect(ctx, f)
+	if err == nil {
+		o.noteBPF(c.Stats)
+	}
 	if err == nil || ctx.Err() != nil {
 		return s, err
 	}
@@ -49,3 +56,24 @@ func bpfFailure(err error) string {
 		return strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
 }
+
+// noteBPF keeps where a BPF collection's time went for --verbose, and says
+// there why its programs were not pinned.
+func (o *takeOptions) noteBPF(st *collect.BPFStats) {
+	if !o.verbose {
+		return
+	}
+	if st.PinError != nil {
+		fmt.Fprintf(o.stderr, "itersnap: %v; loaded for this take only\n", st.PinError)
+	}
+	o.timings = append(o.timings,
+		timing{"programs", strings.ReplaceAll(st.Programs.String(), " ", "-")},
+		timing{"open", st.Open},
+		timing{"tasks-kernel", st.Tasks.Kernel}, timing{"tasks-decode", st.Tasks.Decode},
+		timing{"fds-kernel", st.Files.Kernel}, timing{"fds-decode", st.Files.Decode},
+		timing{"finish", st.Finish},
+		timing{"tasks-bytes", st.Tasks.Bytes}, timing{"fds-bytes", st.Files.Bytes})
+}
+
+// unpin removes every pin under dir.
+func unpin(dir string) error { return bpf.Unpin(dir) }

@@ -14,3 +14,6 @@ import (
 func (o *takeOptions) collect(context.Context, snapshot.Filter) (*snapshot.Snapshot, error) {
 	return nil, errors.New("take needs Linux (it reads the running kernel); list, show, diff and report work here on a copied database")
 }
+
+// unpin has nothing to do: only Linux takes pin programs.
+func unpin(string) error { return nil }

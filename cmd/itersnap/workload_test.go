@@ -26,7 +26,34 @@ func TestMain(m *testing.M) {
 		runRole(role, os.Args[1:])
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+// runTests runs the tests with takes pinning their programs (as they do by
+// default) in a bpffs of the test run's own, inherited by every itersnap
+// process the tests start through ITERSNAP_PIN_DIR, and unmounted (so
+// every pin is gone) when the tests end.
+func runTests(m *testing.M) int {
+	if os.Getenv("ITERSNAP_PIN_DIR") != "" {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "itersnap-test-pins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	fs := dir + "/bpffs"
+	if err := os.Mkdir(fs, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { // take mounts it, as at /sys/fs/bpf
+		for unix.Unmount(fs, unix.MNT_DETACH) == nil {
+		}
+	}()
+	os.Setenv("ITERSNAP_PIN_DIR", fs+"/itersnap")
+	return m.Run()
 }
 
 // roles maps a role name to what the child does. Each writes one "ready"

@@ -1,0 +1,402 @@
+//go:build linux
+
+package bpf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/itersnap/itersnap/bpf/bpftest"
+)
+
+// The test binary doubles as the child processes of the pin tests: TestMain
+// runs a role instead of the tests when pinRoleEnv is set.
+const pinRoleEnv = "ITERSNAP_BPF_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(pinRoleEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "kill-while-pinning":
+		killWhilePinningRole(os.Args[1], os.Args[2], os.Args[3])
+	case "nobody":
+		nobodyRole(os.Args[1:])
+	}
+	os.Exit(2)
+}
+
+func roleCmd(role string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), pinRoleEnv+"="+role)
+	return cmd
+}
+
+func openPins(t *testing.T, f Filter, dir string) *Objects {
+	t.Helper()
+	bpftest.RequireBPF(t)
+	o, err := Open(f, dir)
+	if err != nil {
+		t.Fatalf("Open: %+v", err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// entries lists dir, with the pins of each directory in it.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir {
+			rel, _ := filepath.Rel(dir, path)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func wantPins(t *testing.T, dir string, f Filter) {
+	t.Helper()
+	name, err := pinName(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{name, name + "/file", name + "/symbolized", name + "/task"}
+	if got := entries(t, dir); !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", dir, got, want)
+	}
+}
+
+// TestPinThenOpen: the first Open loads and pins, the second opens the
+// pins, and both walk.
+func TestPinThenOpen(t *testing.T) {
+	dir := bpftest.PinDir(t)
+	f := Filter{PIDs: []uint32{uint32(os.Getpid())}}
+	for i, want := range []Source{Pinned, Opened, Opened} {
+		o := openPins(t, f, dir)
+		if o.Source != want || o.PinError != nil {
+			t.Fatalf("Open %d: %v (%v), want %v", i, o.Source, o.PinError, want)
+		}
+		fds := 0
+		if err := o.Files(new(WalkTimes), func(*FileRecord, []byte, *SockRecord, []byte) { fds++ }); err != nil || fds == 0 {
+			t.Fatalf("Open %d: %d fds, %v", i, fds, err)
+		}
+		o.Close()
+	}
+	wantPins(t, dir, f)
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("pin directory: %v, %v; want mode 0700", st.Mode(), err)
+	}
+	for _, p := range entries(t, dir) {
+		if st, err := os.Stat(filepath.Join(dir, p)); err == nil && !st.IsDir() && st.Mode().Perm() != 0o600 {
+			t.Errorf("pin %s: mode %v, want 0600", p, st.Mode())
+		}
+	}
+}
+
+// TestPinnedWalkStartsClean: a walk of pinned programs symbolizes every
+// address of its own, whatever the earlier walk claimed in the shared
+// symbolized map. Unfiltered, so that the two walks' tasks have other
+// seq_nums than the ones that claimed addresses before.
+func TestPinnedWalkStartsClean(t *testing.T) {
+	dir := bpftest.PinDir(t)
+	for i := range 3 {
+		o := openPins(t, Filter{}, dir)
+		syms := map[uint64]bool{}
+		var addrs []uint64
+		err := o.Tasks(new(WalkTimes), func(_ *TaskRecord, stack []uint64) {
+			addrs = append(addrs, stack...)
+		}, func(addr uint64, _ []byte) { syms[addr] = true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := 0
+		for _, a := range addrs {
+			if !syms[a] {
+				missing++
+			}
+		}
+		if missing > 0 || len(addrs) == 0 {
+			t.Errorf("walk %d (%v): %d of %d addresses have no symbol", i, o.Source, missing, len(addrs))
+		}
+		o.Close()
+	}
+}
+
+// TestPinNames: the pin's name changes with every filter constant and with
+// the object's bytes.
+func TestPinNames(t *testing.T) {
+	filters := []Filter{
+		{}, {PIDs: []uint32{1}}, {PIDs: []uint32{2}}, {PIDs: []uint32{1, 2}},
+		{Comms: []string{"a"}}, {Comms: []string{"b"}}, {PIDs: []uint32{1}, Comms: []string{"a"}},
+	}
+	seen := map[string]int{}
+	for i, f := range filters {
+		name, err := pinName(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, ok := seen[name]; ok {
+			t.Errorf("filters %+v and %+v share pin %s", filters[j], f, name)
+		}
+		seen[name] = i
+	}
+	before, _ := pinName(Filter{})
+	saved := _ItersnapBytes
+	defer func() { _ItersnapBytes = saved }()
+	_ItersnapBytes = append(bytes.Clone(saved), 0)
+	if after, _ := pinName(Filter{}); after == before {
+		t.Errorf("another object has the same pin name %s", after)
+	}
+}
+
+// TestPinNotReused: a take never opens pins of other filters or of another
+// object (here: another binary's pins, planted under another name), and
+// removes them when it pins its own.
+func TestPinNotReused(t *testing.T) {
+	dir := bpftest.PinDir(t)
+	a, b := Filter{PIDs: []uint32{uint32(os.Getpid())}}, Filter{Comms: []string{"no-such-comm"}}
+	openPins(t, a, dir).Close()
+	o := openPins(t, b, dir)
+	if o.Source != Pinned {
+		t.Errorf("Open with other filters: %v, want %v", o.Source, Pinned)
+	}
+	o.Close()
+	wantPins(t, dir, b)
+
+	// Another binary's pins: ours, under another hash.
+	name, _ := pinName(b)
+	other := strings.Repeat("0", len(name))
+	if err := os.Rename(filepath.Join(dir, name), filepath.Join(dir, other)); err != nil {
+		t.Fatal(err)
+	}
+	o = openPins(t, b, dir)
+	if o.Source != Pinned {
+		t.Errorf("Open next to another object's pins: %v, want %v", o.Source, Pinned)
+	}
+	o.Close()
+	wantPins(t, dir, b)
+}
+
+// TestUnpin: nothing is left, neither in bpffs nor in the kernel.
+func TestUnpin(t *testing.T) {
+	dir := bpftest.PinDir(t)
+	o := openPins(t, Filter{}, dir)
+	info, err := o.task.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if err := Unpin(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after Unpin: %v", err)
+	}
+	// The kernel frees a program whose last reference went after an RCU
+	// grace period.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p, err := ebpf.NewProgramFromID(info.Program)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err == nil {
+			p.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("program %d still loaded after Unpin: %v", info.Program, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := Unpin(dir); err != nil {
+		t.Errorf("Unpin of nothing: %v", err)
+	}
+	if err := Unpin(t.TempDir()); err == nil {
+		t.Error("Unpin of a directory not on bpffs: no error")
+	}
+}
+
+// TestPinsNotForNobody: the pins are root's alone. Even where every
+// directory on the way is open to all, nobody can neither read a pinned
+// iterator (open(2) of the pin runs it) nor open it with BPF_OBJ_GET.
+func TestPinsNotForNobody(t *testing.T) {
+	dir := bpftest.PinDir(t)
+	f := Filter{}
+	openPins(t, f, dir).Close()
+	name, _ := pinName(f)
+	pin := filepath.Join(dir, name, pinTask)
+	for _, open := range []bool{false, true} {
+		if open {
+			for d := filepath.Dir(pin); d != "/"; d = filepath.Dir(d) {
+				if strings.HasPrefix(d, os.TempDir()+"/") || strings.HasPrefix(d, dir) {
+					if err := os.Chmod(d, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		out, err := roleCmd("nobody", pin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nobody (directories open %v): %v: %s", open, err, out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			t.Log(line)
+			if !strings.HasSuffix(line, ": refused") {
+				t.Errorf("nobody (directories open %v): %s", open, line)
+			}
+		}
+	}
+	// The next take closes the directory again.
+	openPins(t, f, dir).Close()
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("pin directory after a take: %v, %v; want 0700", st.Mode(), err)
+	}
+}
+
+// nobodyRole becomes nobody and tries to read the pin at args[0]; it prints
+// one line per try, ending in "refused" or in what it got.
+func nobodyRole(args []string) {
+	const nobody = 65534
+	if err := syscall.Setgroups(nil); err != nil {
+		fmt.Println("setgroups:", err)
+		return
+	}
+	if err := syscall.Setgid(nobody); err != nil {
+		fmt.Println("setgid:", err)
+		return
+	}
+	if err := syscall.Setuid(nobody); err != nil {
+		fmt.Println("setuid:", err)
+		return
+	}
+	if f, err := os.Open(args[0]); err != nil {
+		fmt.Printf("open(2) %v: refused\n", err)
+	} else {
+		b := make([]byte, 4096)
+		n, _ := f.Read(b)
+		fmt.Printf("open(2): read %d bytes\n", n)
+	}
+	if l, err := link.LoadPinnedLink(args[0], nil); err != nil {
+		fmt.Printf("BPF_OBJ_GET %v: refused\n", err)
+	} else {
+		l.Close()
+		fmt.Println("BPF_OBJ_GET: opened")
+	}
+	if os.Getuid() != nobody {
+		fmt.Println("still uid", os.Getuid())
+	}
+	os.Exit(0)
+}
+
+// pinStages are where pinHook is called, in order.
+var pinStages = []string{"temporary directory", "pinned task", "pinned file", "pinned symbolized", "removed others"}
+
+// TestKilledWhilePinning kills a take (SIGKILL, in a child process) at each
+// stage of pinning; the next take pins, and leaves the pins it would have
+// left had nothing happened.
+func TestKilledWhilePinning(t *testing.T) {
+	bpftest.RequireBPF(t)
+	dir := bpftest.PinDir(t)
+	f := Filter{PIDs: []uint32{uint32(os.Getpid())}}
+	for _, stage := range pinStages {
+		err := roleCmd("kill-while-pinning", dir, stage, fmt.Sprint(os.Getpid())).Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("child to be killed at %q: %v", stage, err)
+		}
+		o := openPins(t, f, dir)
+		if o.Source != Pinned || o.PinError != nil {
+			t.Errorf("after a kill at %q: %v (%v), want %v", stage, o.Source, o.PinError, Pinned)
+		}
+		o.Close()
+		wantPins(t, dir, f)
+		// Leave other pins for the next child to replace.
+		if err := Unpin(dir); err != nil {
+			t.Fatal(err)
+		}
+		openPins(t, Filter{}, dir).Close()
+	}
+}
+
+// killWhilePinningRole pins the programs for the filter of pid under dir
+// and kills itself at stage.
+func killWhilePinningRole(dir, stage, pid string) {
+	var p uint32
+	fmt.Sscan(pid, &p)
+	pinHook = func(s string) {
+		if s == stage {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+	o, err := Open(Filter{PIDs: []uint32{p}}, dir)
+	fmt.Println("not killed:", o, err)
+	os.Exit(1)
+}
+
+// TestConcurrentOpens: takes that open, pin and walk the same programs at
+// once all succeed, and each walk is whole (all its symbols).
+func TestConcurrentOpens(t *testing.T) {
+	bpftest.RequireBPF(t)
+	dir := bpftest.PinDir(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 8 {
+		wg.Go(func() {
+			for range 3 {
+				o, err := Open(Filter{}, dir)
+				if err != nil {
+					errs <- err
+					return
+				}
+				syms := map[uint64]bool{}
+				var addrs []uint64
+				err = o.Tasks(new(WalkTimes), func(_ *TaskRecord, stack []uint64) {
+					addrs = append(addrs, stack...)
+				}, func(addr uint64, _ []byte) { syms[addr] = true })
+				if err == nil {
+					err = o.Files(new(WalkTimes), func(*FileRecord, []byte, *SockRecord, []byte) {})
+				}
+				o.Close()
+				for _, a := range addrs {
+					if err == nil && !syms[a] {
+						err = fmt.Errorf("take %d (%v): address %#x not symbolized", i, o.Source, a)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	wantPins(t, dir, Filter{})
+}
