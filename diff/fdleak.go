@@ -37,7 +37,11 @@ func keyOf(f *snapshot.File) fdKey { return fdKey{f.FD, f.Dev, f.Inode} }
 // names it), any other socket "socket:[*]", every pipe "pipe:[*]", and a
 // leak into numbered files ("part17.dat",
 // "/tmp/x.123") is one group ("part*.dat", "/tmp/x.*").
-func groupTarget(f *snapshot.File) string {
+func groupTarget(f *snapshot.File) string { return GroupTarget(f) }
+
+// GroupTarget is groupTarget for the exports, which name each fd's group
+// as fd_leak counts it.
+func GroupTarget(f *snapshot.File) string {
 	if t := f.Socket.Target(); t != "" {
 		return t // a socket whose sock was read: "tcp CLOSE_WAIT 10.0.0.5:5432"
 	}

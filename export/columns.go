@@ -3,6 +3,7 @@ package export
 import (
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -80,7 +81,7 @@ func optBoolean[R any](name string, get func(*R) (bool, bool)) column[R] {
 func text[R any](name string, get func(*R) string) column[R] {
 	node := parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 	return column[R]{name: name, node: node, value: func(r *R) (parquet.Value, bool) {
-		return parquet.ByteArrayValue([]byte(output.Clean(get(r)))), true
+		return stringValue(output.Clean(get(r))), true
 	}}
 }
 
@@ -89,7 +90,7 @@ func optText[R any](name string, get func(*R) (string, bool)) column[R] {
 	node := parquet.Optional(parquet.Encoded(parquet.String(), &parquet.RLEDictionary))
 	return column[R]{name: name, node: node, value: func(r *R) (parquet.Value, bool) {
 		v, ok := get(r)
-		return parquet.ByteArrayValue([]byte(output.Clean(v))), ok
+		return stringValue(output.Clean(v)), ok
 	}}
 }
 
@@ -144,7 +145,7 @@ func (t *table[R]) row(buf parquet.Row, r *R) parquet.Row {
 				buf = append(buf, parquet.NullValue().Level(0, 0, i))
 			}
 			for j, s := range items {
-				buf = append(buf, parquet.ByteArrayValue([]byte(output.Clean(s))).Level(min(j, 1), 1, i))
+				buf = append(buf, stringValue(output.Clean(s)).Level(min(j, 1), 1, i))
 			}
 			continue
 		}
@@ -159,6 +160,13 @@ func (t *table[R]) row(buf parquet.Row, r *R) parquet.Row {
 		buf = append(buf, v.Level(0, def, i))
 	}
 	return buf
+}
+
+// stringValue is s as a BYTE_ARRAY value without copying it, as
+// parquet.ValueOf does for a string (value.go, makeValueString): the
+// writer copies values into its own buffers, and strings never change.
+func stringValue(s string) parquet.Value {
+	return parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // orderedGroup is a Parquet group whose fields keep the order they were

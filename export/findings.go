@@ -26,6 +26,8 @@ type findingRow struct {
 	subject diff.Subject
 
 	state, class, fdKind, target, stack  opt[string]
+	evidence                             opt[string]
+	exhaustsIn                           opt[float64] // seconds
 	killable, monotonic                  opt[bool]
 	blockedFor, growthPerHour, limitUsed opt[float64]
 	fdsA, fdsB, newFDs, growth           opt[int64]
@@ -46,6 +48,7 @@ func findingRows(r *diff.Report, b *snapshot.Snapshot) []findingRow {
 		fr.growthPerHour, fr.monotonic, fr.samples = some(f.GrowthPerHour), some(f.Monotonic), someInt(f.Samples)
 		fr.processFDs, fr.limit = someInt(f.ProcessFDsB), opt[uint64]{f.Limit, f.Limit != 0}
 		fr.limitUsed = opt[float64]{f.LimitUsed, f.Limit != 0 && f.Limit != snapshot.NoLimit}
+		fr.evidence, fr.exhaustsIn = someText(f.Evidence), opt[float64]{f.ExhaustsIn.Seconds(), f.Exhausts}
 		out = append(out, fr)
 	}
 	for _, f := range r.NewlyBlocked {

@@ -91,20 +91,20 @@ func WriteTakeMetrics(w io.Writer, latest *snapshot.Snapshot, snapshots int) err
 	return m.write(w)
 }
 
-// exhaustsIn is seconds until f's process runs out of fds.
-//
-// TODO(merge of the diff branch): diff computes this as
-// FDLeakFinding.ExhaustsIn (with Exhausts saying it is known); return
-// f.ExhaustsIn.Seconds(), f.Exhausts then. Until then it is never known,
-// and the series is absent.
-func exhaustsIn(diff.FDLeakFinding) (float64, bool) { return 0, false }
+// exhaustsIn is seconds until f's process runs out of fds at the rate
+// the diff measured, when it ever does.
+func exhaustsIn(f diff.FDLeakFinding) (float64, bool) { return f.ExhaustsIn.Seconds(), f.Exhausts }
 
-// containerOf is the container of process pid at b.
-//
-// TODO(merge of the sockets branch): snapshot.Task gains Container(); use
-// the process leader's. Until then no snapshot knows containers, and the
-// label is empty (which Prometheus treats as absent).
-func containerOf(*snapshot.Snapshot, uint32) string { return "" }
+// containerOf is the container of process pid at b, by its leader's
+// cgroup ("" when none, which Prometheus treats as no label).
+func containerOf(b *snapshot.Snapshot, pid uint32) string {
+	for i := range b.Tasks {
+		if t := &b.Tasks[i]; t.PID == pid && t.TID == pid {
+			return t.Container()
+		}
+	}
+	return ""
+}
 
 // take describes the snapshot's take: when, how long, with what.
 func (m *metrics) take(s *snapshot.Snapshot) {
@@ -118,6 +118,8 @@ func (m *metrics) take(s *snapshot.Snapshot) {
 	m.gauge("itersnap_take_snapshot", "", "The take's snapshot ID.").sample(float64(s.ID))
 	m.gauge("itersnap_take_info", "", "The take's collector (bpf, procfs) and kernel, as labels; always 1.").
 		sample(1, "collector", meta.Collector, "kernel", meta.Kernel)
+	m.gauge("itersnap_take_partial", "", "1 when the take could not read everything (its notes say what).").
+		sample(boolFloat(meta.Partial != ""))
 	m.gauge("itersnap_take_threads", "", "Threads the take recorded.").sample(float64(meta.Threads))
 	m.gauge("itersnap_take_fds", "", "Open fds the take recorded.").sample(float64(meta.FDs))
 }

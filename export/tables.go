@@ -33,7 +33,8 @@ func origin[R any](meta func(*R) *snapshot.Meta) []column[R] {
 }
 
 // SnapshotsTable is `itersnap list`'s columns (time and host among them)
-// plus boot_id and the snapshot's notes.
+// plus boot_id and the snapshot's notes (which say why a partial snapshot
+// is partial).
 var SnapshotsTable = newTable("snapshots", []column[snapshotRow]{
 	unsigned("id", func(r *snapshotRow) uint64 { return r.s.ID }),
 	timestamp("time", func(r *snapshotRow) time.Time { return r.s.Meta.Time }),
@@ -46,6 +47,7 @@ var SnapshotsTable = newTable("snapshots", []column[snapshotRow]{
 	text("label", func(r *snapshotRow) string { return r.s.Meta.Label }),
 	optReal("duration", func(r *snapshotRow) (float64, bool) { return r.s.Meta.Duration.Seconds(), true }),
 	text("filter", func(r *snapshotRow) string { return output.FilterString(r.s.Meta.Filter) }),
+	optBoolean("partial", func(r *snapshotRow) (bool, bool) { return r.s.Meta.Partial != "", true }),
 	text("boot_id", func(r *snapshotRow) string { return r.s.Meta.BootID }),
 	texts("notes", func(r *snapshotRow) []string { return r.s.Meta.Notes }),
 }...)
@@ -59,7 +61,7 @@ type taskRow struct {
 func (r *taskRow) meta() *snapshot.Meta { return &r.s.Meta }
 
 // TasksTable is `show --tasks`'s columns, with the stack as stack_id (a
-// row of the stacks table), then origin, then what identifies a thread
+// row of the stacks table) and null where the CSV is empty, then origin, then what identifies a thread
 // across snapshots (start_time) and what the findings are made of.
 var TasksTable = newTable("tasks", append(append([]column[taskRow]{
 	unsigned("snapshot", func(r *taskRow) uint64 { return r.s.ID }),
@@ -68,6 +70,10 @@ var TasksTable = newTable("tasks", append(append([]column[taskRow]{
 	text("comm", func(r *taskRow) string { return r.t.Comm }),
 	text("state", func(r *taskRow) string { return string(r.t.StateLetter()) }),
 	optUnsigned("stack_id", func(r *taskRow) (uint64, bool) { return stackID(r.s.StackOf(*r.t)) }),
+	optText("cgroup", func(r *taskRow) (string, bool) { return r.t.Cgroup, r.t.Cgroup != "" }),
+	optText("container", func(r *taskRow) (string, bool) { return nonEmpty(r.t.Container()) }),
+	optText("pod", func(r *taskRow) (string, bool) { return nonEmpty(r.t.Pod()) }),
+	optInteger("ns_pid", func(r *taskRow) (int64, bool) { return int64(r.t.NSPID), r.t.NSPID != 0 }),
 }, origin((*taskRow).meta)...), []column[taskRow]{
 	integer("ppid", func(r *taskRow) int64 { return int64(r.t.PPID) }),
 	unsigned("start_time", func(r *taskRow) uint64 { return r.t.StartTime }),
@@ -95,8 +101,10 @@ type fdRow struct {
 
 func (r *fdRow) meta() *snapshot.Meta { return &r.s.Meta }
 
-// FDsTable is `show --fds`'s columns, then origin, then the fd's identity
-// (the owner's start time, dev, inode) and the group diff counts it in.
+// FDsTable is `show --fds`'s columns (the socket's null for other fds),
+// then origin, then the fd's identity (the owner's start time, dev,
+// inode) and the group diff's fd_leak counts it in ("tcp CLOSE_WAIT
+// 10.0.0.5:5432", "socket:[*]", "/data/part*.dat").
 var FDsTable = newTable("fds", append(append([]column[fdRow]{
 	unsigned("snapshot", func(r *fdRow) uint64 { return r.s.ID }),
 	integer("pid", func(r *fdRow) int64 { return int64(r.f.PID) }),
@@ -104,11 +112,16 @@ var FDsTable = newTable("fds", append(append([]column[fdRow]{
 	integer("fd", func(r *fdRow) int64 { return int64(r.f.FD) }),
 	text("kind", func(r *fdRow) string { return r.f.Kind() }),
 	text("path", func(r *fdRow) string { return r.f.Path }),
+	optText("proto", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.Proto()) }),
+	optText("sock_state", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.StateName()) }),
+	optText("local", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.LocalEnd()) }),
+	optText("remote", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.RemoteEnd()) }),
+	optInteger("netns", func(r *fdRow) (int64, bool) { return int64(r.f.Socket.NetNS), r.f.Socket.NetNS != 0 }),
 }, origin((*fdRow).meta)...), []column[fdRow]{
 	unsigned("start_time", func(r *fdRow) uint64 { return r.process.StartTime }),
 	unsigned("dev", func(r *fdRow) uint64 { return r.f.Dev }),
 	unsigned("inode", func(r *fdRow) uint64 { return r.f.Inode }),
-	text("target", func(r *fdRow) string { return diff.Target(r.f.Path) }),
+	text("target", func(r *fdRow) string { return diff.GroupTarget(r.f) }),
 }...)...)
 
 // stackRow is one distinct kernel stack, with the first snapshot of the
@@ -146,6 +159,8 @@ func stackID(st snapshot.Stack) (uint64, bool) {
 	return h.Sum64(), true
 }
 
+func nonEmpty(s string) (string, bool) { return s, s != "" }
+
 func rootFirst(st snapshot.Stack) []string {
 	out := make([]string, len(st))
 	for i, f := range st {
@@ -182,4 +197,6 @@ var FindingsTable = newTable("findings", append([]column[findingRow]{
 	optUnsigned("switches_a", func(r *findingRow) (uint64, bool) { return r.switchesA.get() }),
 	optUnsigned("switches_b", func(r *findingRow) (uint64, bool) { return r.switchesB.get() }),
 	optText("stack", func(r *findingRow) (string, bool) { return r.stack.get() }),
+	optText("evidence", func(r *findingRow) (string, bool) { return r.evidence.get() }),
+	optReal("exhausts_in", func(r *findingRow) (float64, bool) { return r.exhaustsIn.get() }),
 }, origin(func(r *findingRow) *snapshot.Meta { return r.meta })...)...)

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"bufio"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -34,16 +37,54 @@ func readmeQuery(t *testing.T, marker, dir string) string {
 	return ""
 }
 
+func init() { roles["tcp-leaker"] = tcpLeakerRole }
+
+// tcpLeakerRole listens on 127.0.0.1 and never accepts; for every line N
+// on stdin it connects N times to itself and keeps the sockets (the kernel
+// completes a handshake into the backlog), and answers "leaked TOTAL". It
+// is ready with its pid and port: its sockets are ESTABLISHED to
+// 127.0.0.1:PORT.
+func tcpLeakerRole([]string) {
+	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		panic(err)
+	}
+	loopback := &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := syscall.Bind(lfd, loopback); err != nil {
+		panic(err)
+	}
+	if err := syscall.Listen(lfd, 1024); err != nil {
+		panic(err)
+	}
+	sa, _ := syscall.Getsockname(lfd)
+	port := sa.(*syscall.SockaddrInet4).Port
+	ready("%d %d", os.Getpid(), port)
+	in := bufio.NewScanner(os.Stdin)
+	total := 0
+	for in.Scan() {
+		n, _ := strconv.Atoi(in.Text())
+		for range n {
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+			if err == nil && syscall.Connect(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}) == nil {
+				total++
+			}
+		}
+		syscall.Write(1, []byte("leaked "+strconv.Itoa(total)+"\n"))
+	}
+	select {}
+}
+
 // TestExportTwoHostsDuckDB exports two databases of two hosts into one
-// directory, the first with real takes of a process leaking sockets, the
+// directory, the first with real takes of a process leaking TCP
+// connections to 127.0.0.1:PORT, the
 // second with real takes stored under another host's name, in which the
 // same process leaks nothing. DuckDB itself runs the README's query on the
 // export: it finds the leaker on the first host and on no other, and
 // the rows of each table are what list and show print.
 func TestExportTwoHostsDuckDB(t *testing.T) {
 	bpftest.RequireBPF(t)
-	leaker := startRole(t, "leaker")
-	pid := leaker.fields[0]
+	leaker := startRole(t, "tcp-leaker")
+	pid, remote := leaker.fields[0], "127.0.0.1:"+leaker.fields[1]
 	tmp := t.TempDir()
 	dbA, dbB, scratch := filepath.Join(tmp, "a.db"), filepath.Join(tmp, "b.db"), filepath.Join(tmp, "scratch.db")
 	out := filepath.Join(tmp, "export")
@@ -93,18 +134,20 @@ func TestExportTwoHostsDuckDB(t *testing.T) {
 	hostname, _ := os.Hostname()
 	found := 0
 	for rows.Next() {
-		var host, comm, remote, since, until string
+		var host, comm, since, until string
+		var proto, state, end sql.NullString
 		var rowPID, first, last, leaked int64
-		if err := rows.Scan(&host, &rowPID, &comm, &remote, &first, &last, &leaked, &since, &until); err != nil {
+		if err := rows.Scan(&host, &rowPID, &comm, &proto, &state, &end, &first, &last, &leaked, &since, &until); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s pid %d %s %s: %d → %d (+%d)", host, rowPID, comm, remote, first, last, leaked)
+		t.Logf("%s pid %d %s %s %s %s: %d → %d (+%d)", host, rowPID, comm, proto.String, state.String, end.String, first, last, leaked)
 		if fmt.Sprint(rowPID) != pid {
 			continue
 		}
 		found++
-		if host != hostname || remote != "socket:[*]" || first != 0 || last != 50 || leaked != 50 {
-			t.Errorf("leaker row: host %q remote %q %d → %d (+%d), want host %q socket:[*] 0 → 50 (+50)", host, remote, first, last, leaked, hostname)
+		if host != hostname || proto.String != "tcp" || state.String != "ESTABLISHED" || end.String != remote || first != 0 || last != 50 || leaked != 50 {
+			t.Errorf("leaker row: host %q %s %s %s %d → %d (+%d), want host %q tcp ESTABLISHED %s 0 → 50 (+50)",
+				host, proto.String, state.String, end.String, first, last, leaked, hostname, remote)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -154,8 +197,9 @@ func TestExportTwoHostsDuckDB(t *testing.T) {
 			t.Errorf("%s: %d findings rows, diff 1 latest %d", host, got, want)
 		}
 	}
-	if n := count("SELECT count(*) FROM " + table("findings") + " WHERE finding = 'fd_leak' AND pid = " + pid + " AND host = '" + hostname + "' AND fds_b = 50 AND monotonic"); n != 1 {
-		t.Errorf("%d fd_leak findings for the leaker with 50 fds at B, want 1", n)
+	if n := count("SELECT count(*) FROM "+table("findings")+" WHERE finding = 'fd_leak' AND pid = ? AND host = ? AND target = ? AND fds_b = 50 AND monotonic AND evidence = 'trend' AND exhausts_in > 0",
+		pid, hostname, "tcp ESTABLISHED "+remote); n != 1 {
+		t.Errorf("%d fd_leak findings for the leaker with 50 fds at B, a trend running out of fds, want 1", n)
 	}
 }
 
