@@ -108,6 +108,12 @@ func measureTake(b *testing.B, db, pins, collector string) takeRun {
 		if n, err := fmt.Sscanf(line, "TotalAlloc %d", &r.allocated); n == 1 && err == nil {
 			continue
 		}
+		// A procfs take as root still cannot read a process the kernel
+		// refuses to root too (this machine's pid 1, not dumpable), and
+		// says so; the take is timed all the same.
+		if strings.HasPrefix(line, "itersnap: warning: partial snapshot: ") {
+			continue
+		}
 		b.Fatalf("take said %q", line)
 	}
 	if r.rssKB == 0 || len(r.timings) == 0 {
