@@ -185,17 +185,18 @@ func (c *checker) values(tx *bolt.Tx) {
 	}
 }
 
-// ReadBack decodes snapshot id, just stored from s, in a transaction of its
-// own, and checks that it holds what s held: a take reports success only
-// for a snapshot that can be read.
-func (db *DB) ReadBack(id uint64, s *snapshot.Snapshot) error {
+// ReadBack decodes snapshot id, just stored, in a transaction of its own,
+// and checks that it holds the threads, fds and time that want (the stored
+// snapshot's metadata) says: a take reports success only for a snapshot
+// that can be read.
+func (db *DB) ReadBack(id uint64, want snapshot.Meta) error {
 	got, err := db.Get(id)
 	if err != nil {
 		return err
 	}
-	if len(got.Tasks) != len(s.Tasks) || len(got.Files) != len(s.Files) || !got.Meta.Time.Equal(s.Meta.Time) {
+	if len(got.Tasks) != want.Threads || len(got.Files) != want.FDs || !got.Meta.Time.Equal(want.Time) {
 		return newCorrupt(nil, "database %s is corrupt: snapshot %d reads back with %d threads and %d fds, stored with %d and %d",
-			db.path, id, len(got.Tasks), len(got.Files), len(s.Tasks), len(s.Files))
+			db.path, id, len(got.Tasks), len(got.Files), want.Threads, want.FDs)
 	}
 	return nil
 }
