@@ -88,6 +88,7 @@ func (n *procfsNet) namespace(pidfd int, netns uint64, buf *[]byte) error {
 	return first
 }
 
+// forLines calls fn with each line of b, without its newline.
 func forLines(b []byte, fn func(line []byte)) {
 	for len(b) > 0 {
 		line := b

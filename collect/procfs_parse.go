@@ -244,13 +244,7 @@ func parseNoFileLimit(b []byte) (uint64, error) {
 // the address is always printed as 0): the frame is what follows "] ",
 // module suffix included: "nfs_wait_bit_killable+0x1c/0x80 [nfs]".
 func appendStackFrames(dst snapshot.Stack, b []byte) snapshot.Stack {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	forLines(b, func(line []byte) {
 		if bytes.HasPrefix(line, []byte("[<")) {
 			if i := bytes.Index(line, []byte("] ")); i >= 0 {
 				line = line[i+2:]
@@ -259,7 +253,7 @@ func appendStackFrames(dst snapshot.Stack, b []byte) snapshot.Stack {
 		if len(line) > 0 {
 			dst = append(dst, string(line))
 		}
-	}
+	})
 	return dst
 }
 

@@ -76,37 +76,27 @@ var FDColumns = []Column[FDRow]{
 	{"netns", Whole, func(r FDRow) Value { return knownUint(r.File.Socket.NetNS) }},
 }
 
-// ProcessContainers maps each pid to its process's container ID, which a
-// --container filter matches.
-func ProcessContainers(s *snapshot.Snapshot) map[uint32]string {
-	m := map[uint32]string{}
+// ProcessesByPID maps each pid to its process: its (leader's) name, which a
+// --comm filter also matches, and its container, which --container does.
+func ProcessesByPID(s *snapshot.Snapshot) map[uint32]snapshot.Process {
+	m := map[uint32]snapshot.Process{}
 	for _, p := range s.Processes() {
-		m[p.PID] = p.Container()
-	}
-	return m
-}
-
-// ProcessComms maps each pid to its process's (leader's) name, which a
-// --comm filter also matches.
-func ProcessComms(s *snapshot.Snapshot) map[uint32]string {
-	m := map[uint32]string{}
-	for _, p := range s.Processes() {
-		m[p.PID] = p.Comm
+		m[p.PID] = p
 	}
 	return m
 }
 
 // FDRows lists the fds of the processes f matches, in snapshot order.
 func FDRows(s *snapshot.Snapshot, f snapshot.Filter) []FDRow {
-	pcomm, pcontainer := ProcessComms(s), ProcessContainers(s)
+	procs := ProcessesByPID(s)
 	out := make([]FDRow, 0, len(s.Files))
 	for i := range s.Files {
 		fd := &s.Files[i]
-		comm := pcomm[fd.PID]
-		if !f.Match(fd.PID, comm, comm) || !f.MatchContainer(pcontainer[fd.PID]) {
+		p := procs[fd.PID]
+		if !f.Match(fd.PID, p.Comm, p.Comm) || !f.MatchContainer(p.Container()) {
 			continue
 		}
-		out = append(out, FDRow{s.ID, fd, comm})
+		out = append(out, FDRow{s.ID, fd, p.Comm})
 	}
 	return out
 }

@@ -161,9 +161,6 @@ func splitUnsorted(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 	}
 	for _, f := range s.Files {
 		c := get(chunkKey{f.PID, f.FD / fdsPerChunk})
-		if !f.Socket.IsZero() {
-			c.sockStates = append(c.sockStates, f.Socket.State)
-		}
 		c.files = append(c.files, f)
 	}
 	slices.SortFunc(keys, chunkKey.compare)
@@ -171,6 +168,7 @@ func splitUnsorted(s *snapshot.Snapshot, dbStackIDs []uint64) []chunk {
 	for i, k := range keys {
 		out[i] = *byKey[k]
 		out[i].doing = doings(out[i].tasks, dbStackIDs)
+		out[i].sockStates = sockStates(out[i].files)
 	}
 	return out
 }

@@ -172,14 +172,7 @@ func parseShape(b string, s *snapshot.Socket) error {
 	return d.done()
 }
 
-func (d *decoder) uint16() uint16 {
-	v := d.uvarint()
-	if v > math.MaxUint16 {
-		d.fail(errors.New("value out of range for 16 bits"))
-		return 0
-	}
-	return uint16(v)
-}
+func (d *decoder) uint16() uint16 { return uint16(d.uvarintUpTo(math.MaxUint16)) }
 
 func (d *decoder) port() uint16 {
 	if len(d.buf) < 2 {

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 )
 
@@ -55,13 +56,17 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) uint32() uint32 {
+func (d *decoder) uint32() uint32 { return uint32(d.uvarintUpTo(math.MaxUint32)) }
+
+// uvarintUpTo reads a uvarint that must not exceed max (a field narrower
+// than 64 bits); a larger one fails the decoder and reads as 0.
+func (d *decoder) uvarintUpTo(max uint64) uint64 {
 	v := d.uvarint()
-	if v > math.MaxUint32 {
-		d.fail(errors.New("value out of range for 32 bits"))
+	if v > max {
+		d.fail(fmt.Errorf("value %d out of range (at most %d)", v, max))
 		return 0
 	}
-	return uint32(v)
+	return v
 }
 
 // count reads a number of elements that each take at least one more byte,

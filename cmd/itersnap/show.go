@@ -142,8 +142,9 @@ func keepTasks(s *snapshot.Snapshot, f snapshot.Filter) export.Keep {
 	if f.Empty() {
 		return nil
 	}
-	pcomm, pcontainer := output.ProcessComms(s), output.ProcessContainers(s)
+	procs := output.ProcessesByPID(s)
 	return func(t *snapshot.Task) bool {
-		return f.Match(t.PID, t.Comm, pcomm[t.PID]) && f.MatchContainer(pcontainer[t.PID])
+		p := procs[t.PID]
+		return f.Match(t.PID, t.Comm, p.Comm) && f.MatchContainer(p.Container())
 	}
 }
