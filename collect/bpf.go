@@ -118,6 +118,7 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 
 	noPath := 0
 	var paths arena
+	var socks socketSlab
 	err = objs.Files(&st.Files, func(r *bpf.FileRecord, path []byte, sock *bpf.SockRecord, name []byte) {
 		f := snapshot.File{
 			PID: r.Pid, FD: r.Fd, Mode: r.Mode, Flags: r.Flags,
@@ -132,7 +133,7 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 			noPath++
 		}
 		if sock != nil {
-			f.Socket = sockFromRecord(sock, name)
+			f.Socket = socks.add(sockFromRecord(sock, name))
 		}
 		s.Files = append(s.Files, f)
 	})

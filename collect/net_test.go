@@ -248,7 +248,7 @@ func TestSockets(t *testing.T) {
 		check := func(name, proto, state, local, remote string) {
 			t.Helper()
 			so := fileOf(t, s, c.pid, c.one(t, name).fd).Socket
-			got := [5]string{so.Proto(), so.StateName(), so.LocalEnd(), so.RemoteEnd(), fmt.Sprint(so.NetNS)}
+			got := [5]string{so.Proto(), so.StateName(), so.LocalEnd(), so.RemoteEnd(), fmt.Sprint(so.NetNSInode())}
 			want := [5]string{proto, state, local, remote, fmt.Sprint(netns)}
 			if got != want {
 				t.Errorf("%s: %s socket is %q, want %q", s.Meta.Collector, name, got, want)
@@ -276,8 +276,8 @@ func TestSocketInNetNamespace(t *testing.T) {
 	}
 	for _, s := range both(t, c.pid) {
 		so := fileOf(t, s, c.pid, c.one(t, "tcp-listen").fd).Socket
-		if so.NetNS != netns || so.StateName() != "LISTEN" || so.Proto() != "tcp" {
-			t.Errorf("%s: listener in netns %d: %s %s in netns %d", s.Meta.Collector, netns, so.Proto(), so.StateName(), so.NetNS)
+		if so.NetNSInode() != netns || so.StateName() != "LISTEN" || so.Proto() != "tcp" {
+			t.Errorf("%s: listener in netns %d: %s %s in netns %d", s.Meta.Collector, netns, so.Proto(), so.StateName(), so.NetNSInode())
 		}
 	}
 }
@@ -365,7 +365,7 @@ func waitCloseWait(t *testing.T, pid uint32, n int) {
 	for {
 		got := 0
 		for _, f := range collectBPF(t, snapshot.Filter{PIDs: []uint32{pid}}).Files {
-			if f.Socket.State == snapshot.TCPCloseWait {
+			if f.Socket.StateName() == "CLOSE_WAIT" {
 				got++
 			}
 		}

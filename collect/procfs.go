@@ -285,7 +285,7 @@ func (w *procfsWalk) sockets(pidfd int, files []snapshot.File) {
 			w.gaps.socket.n++
 			continue
 		}
-		f.Socket = s
+		f.Socket = &s
 	}
 }
 

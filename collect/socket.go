@@ -31,6 +31,20 @@ func sockFromRecord(r *bpf.SockRecord, name []byte) snapshot.Socket {
 	return s
 }
 
+// socketSlab hands out Sockets from shared arrays: a take's sockets are
+// kept in a few large allocations rather than one each.
+type socketSlab struct{ free []snapshot.Socket }
+
+func (a *socketSlab) add(s snapshot.Socket) *snapshot.Socket {
+	if len(a.free) == 0 {
+		a.free = make([]snapshot.Socket, 256)
+	}
+	p := &a.free[0]
+	*p = s
+	a.free = a.free[1:]
+	return p
+}
+
 // unixName renders a unix socket's sun_path bytes the way /proc/net/unix
 // does (net/unix/af_unix.c unix_seq_show): an abstract name (leading NUL)
 // as '@' and the rest, every NUL in it shown as '@'.

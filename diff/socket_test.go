@@ -22,7 +22,7 @@ func TestSocketLeakNamed(t *testing.T) {
 	cgroup := "/kubepods.slice/kubepods-pod0a1b2c3d_4e5f_6789_abcd_ef0123456789.slice/cri-containerd-" + id + ".scope"
 	sock := func(fd uint32, state uint8, local, remote string) snapshot.File {
 		f := socketFD(fd, 1000+uint64(fd))
-		f.Socket = snapshot.Socket{Family: snapshot.AFInet, Type: snapshot.SockStream, Protocol: snapshot.IPProtoTCP,
+		f.Socket = &snapshot.Socket{Family: snapshot.AFInet, Type: snapshot.SockStream, Protocol: snapshot.IPProtoTCP,
 			State: state, Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort(remote), NetNS: 4026531840}
 		return f
 	}

@@ -116,7 +116,7 @@ var FDsTable = newTable("fds", append(append([]column[fdRow]{
 	optText("sock_state", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.StateName()) }),
 	optText("local", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.LocalEnd()) }),
 	optText("remote", func(r *fdRow) (string, bool) { return nonEmpty(r.f.Socket.RemoteEnd()) }),
-	optInteger("netns", func(r *fdRow) (int64, bool) { return int64(r.f.Socket.NetNS), r.f.Socket.NetNS != 0 }),
+	optInteger("netns", func(r *fdRow) (int64, bool) { n := r.f.Socket.NetNSInode(); return int64(n), n != 0 }),
 }, origin((*fdRow).meta)...), []column[fdRow]{
 	unsigned("start_time", func(r *fdRow) uint64 { return r.process.StartTime }),
 	unsigned("dev", func(r *fdRow) uint64 { return r.f.Dev }),

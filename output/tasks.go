@@ -73,7 +73,7 @@ var FDColumns = []Column[FDRow]{
 	{"sock_state", Whole, func(r FDRow) Value { return Text(r.File.Socket.StateName()) }},
 	{"local", KeepTail, func(r FDRow) Value { return Text(r.File.Socket.LocalEnd()) }},
 	{"remote", KeepTail, func(r FDRow) Value { return Text(r.File.Socket.RemoteEnd()) }},
-	{"netns", Whole, func(r FDRow) Value { return knownUint(r.File.Socket.NetNS) }},
+	{"netns", Whole, func(r FDRow) Value { return knownUint(r.File.Socket.NetNSInode()) }},
 }
 
 // ProcessesByPID maps each pid to its process: its (leader's) name, which a

@@ -87,14 +87,25 @@ var tcpStates = [...]string{
 // fields it cannot otherwise look into.)
 func (s Socket) Equal(o Socket) bool { return s == o }
 
-// IsZero reports that nothing is known about the socket.
-func (s Socket) IsZero() bool { return s.Family == 0 }
+// IsZero reports that nothing is known about the socket: nil, or zero.
+func (s *Socket) IsZero() bool { return s == nil || s.Family == 0 }
 
-func (s Socket) inet() bool { return s.Family == AFInet || s.Family == AFInet6 }
+// NetNSInode is the socket's network namespace inode; 0 for nil.
+func (s *Socket) NetNSInode() uint32 {
+	if s == nil {
+		return 0
+	}
+	return s.NetNS
+}
+
+func (s *Socket) inet() bool { return s.Family == AFInet || s.Family == AFInet6 }
 
 // Proto names the socket the way ss and lsof do: tcp, tcp6, udp, udp6,
 // unix, netlink, packet, raw, raw6, ...; empty for the zero Socket.
-func (s Socket) Proto() string {
+func (s *Socket) Proto() string {
+	if s == nil {
+		return ""
+	}
 	switch s.Family {
 	case 0:
 		return ""
@@ -134,7 +145,7 @@ func (s Socket) Proto() string {
 
 // connectionless reports sockets whose sk_state only says whether they are
 // connected: datagram sockets and every unix socket.
-func (s Socket) connectionless() bool {
+func (s *Socket) connectionless() bool {
 	if s.Family == AFUnix {
 		return true
 	}
@@ -144,7 +155,10 @@ func (s Socket) connectionless() bool {
 // StateName is the state as ss shows it: for TCP the kernel's name without
 // TCP_ (ESTABLISHED, CLOSE_WAIT, LISTEN, ...); for unix and datagram
 // sockets LISTEN, CONNECTED or UNCONNECTED; empty for other families.
-func (s Socket) StateName() string {
+func (s *Socket) StateName() string {
+	if s == nil {
+		return ""
+	}
 	switch {
 	case s.connectionless():
 		switch s.State {
@@ -165,7 +179,10 @@ func (s Socket) StateName() string {
 
 // LocalEnd is the local end as a column shows it: ADDR:PORT (IPv6 in
 // brackets) for inet, the bound name for unix, empty otherwise.
-func (s Socket) LocalEnd() string {
+func (s *Socket) LocalEnd() string {
+	if s == nil {
+		return ""
+	}
 	switch {
 	case s.inet():
 		return endString(s.Local)
@@ -177,7 +194,10 @@ func (s Socket) LocalEnd() string {
 
 // RemoteEnd is the remote end of an inet socket as ADDR:PORT, empty for
 // others.
-func (s Socket) RemoteEnd() string {
+func (s *Socket) RemoteEnd() string {
+	if s == nil {
+		return ""
+	}
 	if s.inet() {
 		return endString(s.Remote)
 	}
@@ -201,7 +221,7 @@ func endString(ap netip.AddrPort) string {
 // without the port; a unix socket by its bound path ("unix LISTEN
 // /run/app.sock", "unix CONNECTED" when unbound). Empty when the socket is
 // not known, so the caller falls back to "socket:[*]".
-func (s Socket) Target() string {
+func (s *Socket) Target() string {
 	if s.IsZero() {
 		return ""
 	}

@@ -182,7 +182,14 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 			k := 0
 			for j := range c.files {
 				if !c.files[j].Socket.IsZero() && k < len(states) {
-					c.files[j].Socket.State = states[k]
+					if c.files[j].Socket.State != states[k] {
+						// Copied, not changed in place: the chunk's
+						// sockets are shared by every snapshot a walk
+						// decodes with it.
+						so := *c.files[j].Socket
+						so.State = states[k]
+						c.files[j].Socket = &so
+					}
 					k++
 				}
 			}

@@ -133,7 +133,8 @@ func (h *idleHost) newFile(pid, fd uint32) snapshot.File {
 	case r < 5:
 		f.Mode, f.Inode = 0o140777, h.nextInode
 		f.Path = fmt.Sprintf("socket:[%d]", f.Inode)
-		f.Socket = h.newSocket()
+		so := h.newSocket()
+		f.Socket = &so
 	case r < 7:
 		f.Mode, f.Dev, f.Inode = 0o10600, 14, h.nextInode
 		f.Path = fmt.Sprintf("pipe:[%d]", f.Inode)
@@ -199,8 +200,10 @@ func (h *idleHost) step() {
 	for tries := 0; h.stateChanges && tries < 20; tries++ {
 		p := h.procs[80+h.sockRnd.IntN(len(h.procs)-80)]
 		f := &p.files[h.sockRnd.IntN(len(p.files))]
-		if s := &f.Socket; s.Protocol == snapshot.IPProtoTCP && s.State != snapshot.TCPListen {
-			s.State = map[uint8]uint8{snapshot.TCPEstablished: snapshot.TCPCloseWait, snapshot.TCPCloseWait: snapshot.TCPEstablished}[s.State]
+		if s := f.Socket; s != nil && s.Protocol == snapshot.IPProtoTCP && s.State != snapshot.TCPListen {
+			c := *s
+			c.State = map[uint8]uint8{snapshot.TCPEstablished: snapshot.TCPCloseWait, snapshot.TCPCloseWait: snapshot.TCPEstablished}[s.State]
+			f.Socket = &c
 			break
 		}
 	}

@@ -64,7 +64,7 @@ func extraStrings(strs *stringTable, tasks []snapshot.Task, files []snapshot.Fil
 		if !files[i].Socket.IsZero() {
 			// A chunk keeps its sockets' states apart (chunk.sockStates),
 			// as it does threads': the shape it stores has state 0.
-			so := files[i].Socket
+			so := *files[i].Socket
 			so.State = 0
 			shapes[i] = strs.ref(shape(&so)) + 1
 		}
@@ -88,12 +88,12 @@ func encodeExtras(e *encoder, tasks []snapshot.Task, files []snapshot.File, cgro
 		e.uvarint(ref)
 	}
 	for i := range files {
-		if s := &files[i].Socket; !s.IsZero() && hasPorts(s) {
+		if s := files[i].Socket; !s.IsZero() && hasPorts(s) {
 			e.buf = binary.BigEndian.AppendUint16(e.buf, s.Local.Port())
 		}
 	}
 	for i := range files {
-		if s := &files[i].Socket; !s.IsZero() && hasPorts(s) {
+		if s := files[i].Socket; !s.IsZero() && hasPorts(s) {
 			e.buf = binary.BigEndian.AppendUint16(e.buf, s.Remote.Port())
 		}
 	}
@@ -113,17 +113,27 @@ func decodeExtras(d *decoder, str func(uint64) string, tasks []snapshot.Task, fi
 	for i := range tasks {
 		tasks[i].NSPID = d.delta32(tasks[i].PID)
 	}
-	var ported []*snapshot.Socket
+	refs := make([]uint64, len(files))
+	sockets := 0
 	for i := range files {
-		ref := d.uvarint()
+		if refs[i] = d.uvarint(); refs[i] != 0 {
+			sockets++
+		}
+	}
+	// One array for the chunk's sockets, not an allocation each.
+	slab := make([]snapshot.Socket, 0, sockets)
+	var ported []*snapshot.Socket
+	for i, ref := range refs {
 		if ref == 0 {
 			continue
 		}
-		s := &files[i].Socket
+		slab = append(slab, snapshot.Socket{})
+		s := &slab[len(slab)-1]
 		if err := parseShape(str(ref-1), s); err != nil {
 			d.fail(err)
 			return
 		}
+		files[i].Socket = s
 		if hasPorts(s) {
 			ported = append(ported, s)
 		}

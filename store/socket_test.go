@@ -24,23 +24,23 @@ func socketSnapshot() *snapshot.Snapshot {
 	}
 	s.Tasks[4].Cgroup, s.Tasks[4].CgroupID, s.Tasks[4].Missing = "", 0, s.Tasks[4].Missing|snapshot.MissingCgroup
 	ap := netip.MustParseAddrPort
-	s.Files[1].Socket = snapshot.Socket{Family: snapshot.AFInet, Type: snapshot.SockStream, Protocol: snapshot.IPProtoTCP,
+	s.Files[1].Socket = &snapshot.Socket{Family: snapshot.AFInet, Type: snapshot.SockStream, Protocol: snapshot.IPProtoTCP,
 		State: snapshot.TCPCloseWait, Local: ap("10.0.0.7:40112"), Remote: ap("10.0.0.5:5432"), NetNS: 4026531840}
 	more := []snapshot.File{
-		{PID: 100, FD: 6, Mode: 0o140777, Dev: 8, Inode: 12346, Path: "socket:[12346]", Socket: snapshot.Socket{
+		{PID: 100, FD: 6, Mode: 0o140777, Dev: 8, Inode: 12346, Path: "socket:[12346]", Socket: &snapshot.Socket{
 			Family: snapshot.AFInet6, Type: snapshot.SockStream, Protocol: snapshot.IPProtoTCP, State: snapshot.TCPListen,
 			Local: ap("[::]:443"), Remote: ap("[::]:0"), NetNS: 4026531840}},
-		{PID: 100, FD: 7, Mode: 0o140777, Dev: 8, Inode: 12347, Path: "socket:[12347]", Socket: snapshot.Socket{
+		{PID: 100, FD: 7, Mode: 0o140777, Dev: 8, Inode: 12347, Path: "socket:[12347]", Socket: &snapshot.Socket{
 			Family: snapshot.AFInet6, Type: snapshot.SockDgram, Protocol: snapshot.IPProtoUDP, State: snapshot.TCPEstablished,
 			Local: ap("[::ffff:127.0.0.1]:5000"), Remote: ap("[::ffff:127.0.0.1]:53"), NetNS: 4026531840}},
-		{PID: 100, FD: 8, Mode: 0o140777, Dev: 8, Inode: 12348, Path: "socket:[12348]", Socket: snapshot.Socket{
+		{PID: 100, FD: 8, Mode: 0o140777, Dev: 8, Inode: 12348, Path: "socket:[12348]", Socket: &snapshot.Socket{
 			Family: snapshot.AFUnix, Type: snapshot.SockStream, State: snapshot.TCPListen, Path: "/run/nginx.sock", NetNS: 4026531840}},
-		{PID: 100, FD: 10, Mode: 0o140777, Dev: 8, Inode: 12349, Path: "socket:[12349]", Socket: snapshot.Socket{
+		{PID: 100, FD: 10, Mode: 0o140777, Dev: 8, Inode: 12349, Path: "socket:[12349]", Socket: &snapshot.Socket{
 			Family: snapshot.AFUnix, Type: snapshot.SockDgram, State: snapshot.TCPClose, Path: "@abstract@name", NetNS: 4026531840}},
-		{PID: 100, FD: 11, Mode: 0o140777, Dev: 8, Inode: 12350, Path: "socket:[12350]", Socket: snapshot.Socket{
+		{PID: 100, FD: 11, Mode: 0o140777, Dev: 8, Inode: 12350, Path: "socket:[12350]", Socket: &snapshot.Socket{
 			Family: snapshot.AFNetlink, Type: snapshot.SockRaw, State: snapshot.TCPClose, NetNS: 4026531840}},
 		{PID: 100, FD: 12, Mode: 0o140777, Dev: 8, Inode: 12351, Path: "socket:[12351]", Missing: snapshot.MissingSocket},
-		{PID: 4242, FD: 10, Mode: 0o140777, Dev: 8, Inode: 777_000, Path: "socket:[777000]", Socket: snapshot.Socket{
+		{PID: 4242, FD: 10, Mode: 0o140777, Dev: 8, Inode: 777_000, Path: "socket:[777000]", Socket: &snapshot.Socket{
 			Family: snapshot.AFInet, Type: snapshot.SockStream, Protocol: snapshot.IPProtoTCP, State: snapshot.TCPListen,
 			Local: ap("0.0.0.0:8080"), Remote: ap("0.0.0.0:0"), NetNS: 4026532999}},
 	}
@@ -72,7 +72,7 @@ func TestSocketsRoundTrip(t *testing.T) {
 	// A socket that changed state changes the record, not the chunk.
 	changed := socketSnapshot()
 	for i := range changed.Files {
-		if changed.Files[i].Socket.State == snapshot.TCPCloseWait {
+		if s := changed.Files[i].Socket; s != nil && s.State == snapshot.TCPCloseWait {
 			changed.Files[i].Socket.State = snapshot.TCPLastAck
 		}
 	}
