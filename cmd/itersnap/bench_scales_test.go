@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -54,6 +55,7 @@ func BenchmarkTakeScales(b *testing.B) {
 	if os.Getenv("BENCH_SCALE") == "L" {
 		scales = benchScales
 	}
+	bin := itersnapBinary(b)
 	var report strings.Builder
 	for _, sc := range scales {
 		b.Run(strings.ReplaceAll(sc.name, " ", "-"), func(b *testing.B) {
@@ -64,7 +66,7 @@ func BenchmarkTakeScales(b *testing.B) {
 			// No pins yet, so the first BPF take loads and pins, as a take
 			// after a reboot or an upgrade does.
 			pins := bpftest.PinDir(b)
-			take := func(collector string) takeRun { return measureTake(b, db, pins, collector) }
+			take := func(collector string) takeRun { return measureTake(b, bin, db, pins, collector) }
 			first := take("bpf")
 			var bpfRuns, procRuns []takeRun
 			for range sc.pairs {
@@ -78,10 +80,10 @@ func BenchmarkTakeScales(b *testing.B) {
 	fmt.Print("\n" + report.String())
 }
 
-// measureTake runs one take in a process of its own (see measuredRole),
-// pinning under pins.
-func measureTake(b *testing.B, db, pins, collector string) takeRun {
-	cmd := roleCommand("measured", "take", "-v", "--db", db, "--collector", collector, "--pin-dir", pins)
+// measureTake runs one take of the itersnap binary bin, pinning under
+// pins.
+func measureTake(b *testing.B, bin, db, pins, collector string) takeRun {
+	cmd := exec.Command(bin, "take", "-v", "--db", db, "--collector", collector, "--pin-dir", pins)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -90,22 +92,20 @@ func measureTake(b *testing.B, db, pins, collector string) takeRun {
 	}
 	r := takeRun{wall: time.Since(start), timings: map[string]float64{}}
 	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	r.rssKB = peakRSSKB(cmd.ProcessState)
 	for line := range strings.Lines(stderr.String()) {
 		if fields, ok := strings.CutPrefix(line, "itersnap: timings:"); ok {
 			for _, kv := range strings.Fields(fields) {
 				k, v, _ := strings.Cut(kv, "=")
 				if ms, err := strconv.ParseFloat(strings.TrimSuffix(v, "ms"), 64); err == nil {
 					r.timings[k] = ms
+					if k == "allocated-bytes" {
+						r.allocated = int64(ms)
+					}
 				} else if k == "programs" {
 					r.programs = v
 				}
 			}
-			continue
-		}
-		if n, err := fmt.Sscanf(line, "VmHWM %d", &r.rssKB); n == 1 && err == nil {
-			continue
-		}
-		if n, err := fmt.Sscanf(line, "TotalAlloc %d", &r.allocated); n == 1 && err == nil {
 			continue
 		}
 		// A procfs take as root still cannot read a process the kernel
@@ -171,9 +171,10 @@ func writeScale(w *strings.Builder, sc benchScale, first takeRun, bpfRuns, procR
 		spread(bpfRuns, timingOf("open"), "%.2f"), first.programs, first.timings["open"], wallOf(first))
 	fmt.Fprintf(w, "               walk tasks %s ms, walk fds %s ms (in the kernel)\n",
 		spread(bpfRuns, timingOf("tasks-kernel"), "%.1f"), spread(bpfRuns, timingOf("fds-kernel"), "%.1f"))
-	fmt.Fprintf(w, "               decode %s ms, finish %s ms, store %s ms\n",
+	fmt.Fprintf(w, "               decode %s ms, finish %s ms, store %s ms, read back %s ms\n",
 		spread(bpfRuns, func(r takeRun) float64 { return r.timings["tasks-decode"] + r.timings["fds-decode"] }, "%.1f"),
-		spread(bpfRuns, timingOf("finish"), "%.1f"), spread(bpfRuns, timingOf("store"), "%.1f"))
+		spread(bpfRuns, timingOf("finish"), "%.1f"), spread(bpfRuns, timingOf("store"), "%.1f"),
+		spread(bpfRuns, timingOf("read-back"), "%.1f"))
 	fmt.Fprintf(w, "  peak RSS:    bpf %s MB, procfs %s MB\n", spread(bpfRuns, rssOf, "%.1f"), spread(procRuns, rssOf, "%.1f"))
 	fmt.Fprintf(w, "  CPU:         bpf %s ms, procfs %s ms per take (user + system)\n",
 		spread(bpfRuns, cpuOf, "%.1f"), spread(procRuns, cpuOf, "%.1f"))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,27 +50,21 @@ func BenchmarkCollectors(b *testing.B) {
 		})
 	}
 
+	bin := itersnapBinary(b)
 	for _, name := range []string{"bpf", "procfs"} {
 		b.Run("take/"+name, func(b *testing.B) {
 			db := filepath.Join(b.TempDir(), "bench.db")
 			var peak int64
 			for b.Loop() {
-				// A whole take in a process of its own, which reports its
-				// peak RSS (see measuredRole).
-				cmd := roleCommand("measured", "take", "--db", db, "--collector", name)
+				// A whole take of the itersnap binary, in a process of its
+				// own.
+				cmd := exec.Command(bin, "take", "--db", db, "--collector", name)
 				var stderr strings.Builder
 				cmd.Stderr = &stderr
 				if err := cmd.Run(); err != nil {
 					b.Fatalf("take: %v: %s", err, stderr.String())
 				}
-				var kb int64
-				for line := range strings.Lines(stderr.String()) {
-					fmt.Sscanf(line, "VmHWM %d", &kb)
-				}
-				if kb == 0 {
-					b.Fatalf("take said %q", stderr.String())
-				}
-				peak = max(peak, kb)
+				peak = max(peak, peakRSSKB(cmd.ProcessState))
 			}
 			perOp["take/"+name] = b.Elapsed() / time.Duration(b.N)
 			rss[name] = peak

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -185,11 +186,18 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	// 200,000 fds both at once would double the take's peak memory.
 	meta := s.Meta
 	s = nil
+	readBack := time.Now()
+	put := readBack.Sub(stored)
 	if err := db.ReadBack(id, meta); err != nil {
 		return fmt.Errorf("snapshot %d was stored but does not read back: %w", id, err)
 	}
 	if o.verbose {
-		o.timings = append(o.timings, timing{"store", time.Since(stored)})
+		o.timings = append(o.timings, timing{"store", put}, timing{"read-back", time.Since(readBack)})
+		// What the take's Go heap handed out, for make bench to hold
+		// against the kernel output.
+		var mem runtime.MemStats
+		runtime.ReadMemStats(&mem)
+		o.timings = append(o.timings, timing{"allocated-bytes", mem.TotalAlloc})
 		o.printTimings()
 	}
 	if _, err := fmt.Fprintln(stdout, id); err != nil {
