@@ -92,7 +92,6 @@ func measureTake(b *testing.B, bin, db, pins, collector string) takeRun {
 	}
 	r := takeRun{wall: time.Since(start), timings: map[string]float64{}}
 	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	r.rssKB = peakRSSKB(cmd.ProcessState)
 	for line := range strings.Lines(stderr.String()) {
 		if fields, ok := strings.CutPrefix(line, "itersnap: timings:"); ok {
 			for _, kv := range strings.Fields(fields) {
@@ -106,6 +105,9 @@ func measureTake(b *testing.B, bin, db, pins, collector string) takeRun {
 					r.programs = v
 				}
 			}
+			continue
+		}
+		if n, err := fmt.Sscanf(line, "itersnap: peak RSS %d kB", &r.rssKB); n == 1 && err == nil {
 			continue
 		}
 		// A procfs take as root still cannot read a process the kernel

@@ -58,13 +58,17 @@ func BenchmarkCollectors(b *testing.B) {
 			for b.Loop() {
 				// A whole take of the itersnap binary, in a process of its
 				// own.
-				cmd := exec.Command(bin, "take", "--db", db, "--collector", name)
+				cmd := exec.Command(bin, "take", "-v", "--db", db, "--collector", name)
 				var stderr strings.Builder
 				cmd.Stderr = &stderr
 				if err := cmd.Run(); err != nil {
 					b.Fatalf("take: %v: %s", err, stderr.String())
 				}
-				peak = max(peak, peakRSSKB(cmd.ProcessState))
+				kb := reportedPeakKB(stderr.String())
+				if kb == 0 {
+					b.Fatalf("take said %q", stderr.String())
+				}
+				peak = max(peak, kb)
 			}
 			perOp["take/"+name] = b.Elapsed() / time.Duration(b.N)
 			rss[name] = peak

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"os"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"syscall"
+	"strings"
 	"testing"
 )
 
@@ -27,11 +27,14 @@ func itersnapBinary(tb testing.TB) string {
 	return bin
 }
 
-// peakRSSKB is a finished process's peak resident set (getrusage's
-// ru_maxrss, in kB on Linux).
-func peakRSSKB(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss
+// reportedPeakKB is the peak RSS a process said on stderr: itersnap -v's
+// "itersnap: peak RSS N kB", or measuredRole's "VmHWM N"; 0 when it said
+// neither. (A Go parent's getrusage cannot tell: see measuredRole.)
+func reportedPeakKB(stderr string) int64 {
+	var kb int64
+	for line := range strings.Lines(stderr) {
+		fmt.Sscanf(line, "itersnap: peak RSS %d kB", &kb)
+		fmt.Sscanf(line, "VmHWM %d", &kb)
 	}
-	return 0
+	return kb
 }

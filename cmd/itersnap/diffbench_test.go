@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -305,14 +305,17 @@ func BenchmarkDiffRange(b *testing.B) {
 						case "load-all":
 							cmd = roleCommand("loadall-diff", db, a, "latest")
 						case "itersnap":
-							cmd = exec.Command(bin, "diff", "--db", db, a, "latest", "--format", "csv")
+							cmd = exec.Command(bin, "diff", "-v", "--db", db, a, "latest", "--format", "csv")
 						}
 						var stderr strings.Builder
 						cmd.Stderr = &stderr
 						if err := cmd.Run(); err != nil {
 							b.Fatalf("%s: %v: %s", name, err, stderr.String())
 						}
-						kb := peakRSSKB(cmd.ProcessState)
+						kb := reportedPeakKB(stderr.String())
+						if kb == 0 {
+							b.Fatalf("%s said %q", name, stderr.String())
+						}
 						peak = max(peak, kb)
 						// CPU time (user + system) says more than wall time
 						// on a machine shared with other work.

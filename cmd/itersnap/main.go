@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -54,5 +55,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		fmt.Fprintf(stderr, "itersnap: %s\n", msg)
 	}
+	if verbose, _ := root.PersistentFlags().GetBool("verbose"); verbose {
+		if kb := peakRSSKB(); kb > 0 {
+			// What the command cost the host, in its own words: a
+			// parent's getrusage would count its own memory too (a Go
+			// parent forks with CLONE_VM, and exec keeps the old address
+			// space's high-water mark).
+			fmt.Fprintf(stderr, "itersnap: peak RSS %d kB\n", kb)
+		}
+	}
 	return code
+}
+
+// peakRSSKB is this process's peak resident set (VmHWM in
+// /proc/self/status, see proc(5)); 0 where there is no such file.
+func peakRSSKB() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }

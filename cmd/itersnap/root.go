@@ -90,7 +90,7 @@ blocked tasks and stacks that never change.
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.db, "db", dbDefault, "database `FILE` (default: $ITERSNAP_DB, else "+defaultDB+")")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", lockDefault, "how long to wait for the database lock before exit 11 (default: $ITERSNAP_LOCK_TIMEOUT, else 5s)")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print details of errors (the whole BPF verifier log) and what the command cost (take's timings, peak RSS)")
 	pf.BoolVar(&g.wide, "wide", false, "tables show every cell whole; on a terminal wide columns are otherwise cut to fit")
 	// The usage line already says where the default comes from.
 	pf.Lookup("db").DefValue = ""
