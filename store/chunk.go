@@ -336,17 +336,20 @@ func latestChunks(tx *bolt.Tx) (map[chunkKey]storedChunk, error) {
 // storeChunks returns the chunk ID and the base of each of chunks: the
 // latest snapshot's chunk with the same key when its content is the same,
 // else a new chunk. A reused chunk's sockets' base states replace
-// chunks[i].sockStates' role as base: they go in sockBases.
-func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, sockBases [][]uint8, err error) {
+// chunks[i].sockStates' role as base: they go in sockBases. shared holds
+// the reused chunks by ID, as stored (their base) but with chunks' records
+// (see Receipt).
+func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, sockBases [][]uint8, shared map[uint64]chunk, err error) {
 	b := tx.Bucket(bucketChunks)
 	if b == nil {
-		return nil, nil, nil, errors.New("chunk bucket missing")
+		return nil, nil, nil, nil, errors.New("chunk bucket missing")
 	}
 	b.FillPercent = appendFill
 	latest, err := latestChunks(tx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
+	shared = map[uint64]chunk{}
 	ids = make([]uint64, len(chunks))
 	bases = make([][]doing, len(chunks))
 	sockBases = make([][]uint8, len(chunks))
@@ -359,21 +362,22 @@ func storeChunks(tx *bolt.Tx, chunks []chunk) (ids []uint64, bases [][]doing, so
 		if old, ok := latest[c.key]; ok && old.version == encChunk && len(old.base) == len(c.doing) && len(old.sockBase) == len(c.sockStates) {
 			oldBody, err := u.unpack(old.body)
 			if err != nil {
-				return nil, nil, nil, corruptValue{fmt.Errorf("chunk %d: %w", old.id, err)}
+				return nil, nil, nil, nil, corruptValue{fmt.Errorf("chunk %d: %w", old.id, err)}
 			}
 			if bytes.Equal(oldBody, body) {
 				ids[i], bases[i], sockBases[i] = old.id, old.base, old.sockBase
+				shared[old.id] = chunk{key: c.key, tasks: c.tasks, files: c.files, doing: old.base, sockStates: old.sockBase}
 				continue
 			}
 		}
 		id, err := b.NextSequence()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if err := b.Put(idKey(id), c.value(&p, body)); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		ids[i], bases[i], sockBases[i] = id, c.doing, c.sockStates
 	}
-	return ids, bases, sockBases, nil
+	return ids, bases, sockBases, shared, nil
 }

@@ -32,7 +32,7 @@ func (db *DB) CopyTo(path string, ids []uint64) error {
 			if err != nil {
 				return err
 			}
-			if _, err := put(tx, s, id); err != nil {
+			if _, _, err := put(tx, s, id); err != nil {
 				return fmt.Errorf("copy snapshot %d to %s: %w", id, path, err)
 			}
 		}

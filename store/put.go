@@ -14,10 +14,28 @@ import (
 // Put stores s in one transaction, so a killed take leaves the whole
 // snapshot or none, and sets s.ID to its new ID (any ID it had is ignored).
 func (db *DB) Put(s *snapshot.Snapshot) (uint64, error) {
-	var id uint64
+	r, err := db.Commit(s)
+	return r.ID, err
+}
+
+// A Receipt is what Commit stored, for ReadBack: the snapshot's ID and
+// metadata, and the chunks it shares with the snapshot before it. Commit
+// compared each of those byte for byte with what it would have written,
+// and the take that wrote them read them back, so ReadBack takes their
+// records from here instead of decoding them again. A Receipt holds on to
+// the snapshot's records.
+type Receipt struct {
+	ID     uint64
+	Meta   snapshot.Meta
+	shared map[uint64]chunk
+}
+
+// Commit is Put, returning the receipt to read s back with.
+func (db *DB) Commit(s *snapshot.Snapshot) (Receipt, error) {
+	var r Receipt
 	err := db.update(func(tx *bolt.Tx) error {
 		var err error
-		id, err = put(tx, s, 0)
+		r.ID, r.shared, err = put(tx, s, 0)
 		return err
 	})
 	if err != nil {
@@ -25,63 +43,66 @@ func (db *DB) Put(s *snapshot.Snapshot) (uint64, error) {
 		var bad corruptValue
 		switch {
 		case errors.As(err, &se):
-			return 0, err
+			return Receipt{}, err
 		case errors.As(err, &bad):
 			// What the new snapshot builds on does not decode.
-			return 0, db.corrupt(bad.err)
+			return Receipt{}, db.corrupt(bad.err)
 		}
 		// bbolt's write errors name the file already ("write F: no
 		// space left on device"): name it once.
-		return 0, fmt.Errorf("cannot store the snapshot in %s: %w", db.path, pathErr(err))
+		return Receipt{}, fmt.Errorf("cannot store the snapshot in %s: %w", db.path, pathErr(err))
 	}
-	s.ID = id
-	return id, nil
+	s.ID = r.ID
+	r.Meta = s.Meta
+	return r, nil
 }
 
-// put writes s under id, or under the next ID when id is 0, in tx.
-func put(tx *bolt.Tx, s *snapshot.Snapshot, id uint64) (uint64, error) {
+// put writes s under id, or under the next ID when id is 0, in tx, and
+// returns the ID and the chunks s shares with the latest snapshot
+// (storeChunks).
+func put(tx *bolt.Tx, s *snapshot.Snapshot, id uint64) (uint64, map[uint64]chunk, error) {
 	if s == nil {
-		return 0, errors.New("nil snapshot")
+		return 0, nil, errors.New("nil snapshot")
 	}
 	for _, t := range s.Tasks {
 		if int(t.Stack) >= len(s.Stacks) {
-			return 0, fmt.Errorf("task %d: stack index %d, but the snapshot has %d stacks", t.TID, t.Stack, len(s.Stacks))
+			return 0, nil, fmt.Errorf("task %d: stack index %d, but the snapshot has %d stacks", t.TID, t.Stack, len(s.Stacks))
 		}
 	}
 	meta, err := encodeMeta(s.Meta)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	metas, records := tx.Bucket(bucketSnapMeta), tx.Bucket(bucketRecords)
 	if metas == nil || records == nil {
-		return 0, errors.New("buckets missing (database opened read-only?)")
+		return 0, nil, errors.New("buckets missing (database opened read-only?)")
 	}
 	// Keys only ever append: pack leaf pages instead of bbolt's
 	// default half-full split, which suits random inserts.
 	metas.FillPercent, records.FillPercent = appendFill, appendFill
 	stackIDs, err := internStacks(tx, s.Stacks)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	chunks := splitChunks(s, stackIDs)
-	chunkIDs, bases, sockBases, err := storeChunks(tx, chunks)
+	chunkIDs, bases, sockBases, shared, err := storeChunks(tx, chunks)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if id == 0 {
 		if id, err = metas.NextSequence(); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	} else if id > metas.Sequence() {
 		if err := metas.SetSequence(id); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	key := idKey(id)
 	if err := metas.Put(key, meta); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return id, putRecord(records, id, encodeRecord(chunkIDs, chunks, bases, sockBases))
+	return id, shared, putRecord(records, id, encodeRecord(chunkIDs, chunks, bases, sockBases))
 }
 
 // internStacks returns the database's stack ID for each of stacks, adding

@@ -182,7 +182,7 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 			k := 0
 			for j := range c.files {
 				if !c.files[j].Socket.IsZero() && k < len(states) {
-					if c.files[j].Socket.State != states[k] {
+					if c.files[j].Socket.State != states[k] && !cache.counting() {
 						// Copied, not changed in place: the chunk's
 						// sockets are shared by every snapshot a walk
 						// decodes with it.
@@ -206,12 +206,17 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return chunks[a].key.compare(chunks[b].key) })
 	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
+	counting := cache.counting()
 	if cache != nil {
 		stacks.frames = cache.stacks
 		s.Tasks, s.Files = cache.tasks, cache.files
 	}
-	s.Tasks = slices.Grow(s.Tasks, threads)
-	s.Files = slices.Grow(s.Files, files)
+	if counting {
+		cache.nThreads, cache.nFiles = threads, files
+	} else {
+		s.Tasks = slices.Grow(s.Tasks, threads)
+		s.Files = slices.Grow(s.Files, files)
+	}
 	var runs []FileRun
 	for _, i := range order {
 		c := chunks[i]
@@ -229,15 +234,19 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 					return nil, err
 				}
 			}
-			s.Tasks = append(s.Tasks, t)
+			if !counting {
+				s.Tasks = append(s.Tasks, t)
+			}
 		}
 		if len(c.files) > 0 {
 			id := r.chunkIDs[i]
 			if moved[i] {
 				id = 0
 			}
-			runs = append(runs, FileRun{ChunkID: id, Start: len(s.Files), End: len(s.Files) + len(c.files)})
-			s.Files = append(s.Files, c.files...)
+			if !counting {
+				runs = append(runs, FileRun{ChunkID: id, Start: len(s.Files), End: len(s.Files) + len(c.files)})
+				s.Files = append(s.Files, c.files...)
+			}
 		}
 	}
 	s.Stacks = stacks.stacks

@@ -95,6 +95,11 @@ type decodeCache struct {
 	stacks    map[uint64]snapshot.Stack
 	tasks     []snapshot.Task // empty, to fill: the arrays of the snapshot before
 	files     []snapshot.File
+	// count is ReadBack's: the record is decoded and checked, but its
+	// threads and fds are only counted (threads, files), not copied out,
+	// and cur's chunks (a Receipt's) are not changed.
+	count            bool
+	nThreads, nFiles int
 }
 
 // chunk returns chunk id, decoded, with a doing of its own that the caller
@@ -104,6 +109,9 @@ func (c *decodeCache) chunk(id uint64, lookup lookupFunc, u *unpacker) (chunk, e
 	ok := false
 	if c != nil {
 		ch, ok = c.cur[id]
+	}
+	if ok && c.count && lookup(bucketChunks, id) == nil {
+		return chunk{}, fmt.Errorf("chunk %d is missing", id)
 	}
 	if !ok {
 		cv := lookup(bucketChunks, id)
@@ -122,6 +130,8 @@ func (c *decodeCache) chunk(id uint64, lookup lookupFunc, u *unpacker) (chunk, e
 	ch.doing = slices.Clone(ch.doing)
 	return ch, nil
 }
+
+func (c *decodeCache) counting() bool { return c != nil && c.count }
 
 // keep keeps the chunks the latest snapshot used, and drops the others.
 func (c *decodeCache) keep() {

@@ -176,19 +176,19 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	id, err := db.Put(s)
+	receipt, err := db.Commit(s)
 	if err != nil {
 		return err
 	}
+	id := receipt.ID
 	// Success is a snapshot that reads back, not a commit that returned.
-	// Only its metadata is kept for the comparison, so that the collected
-	// records can be freed while the stored ones are decoded: on a host of
-	// 200,000 fds both at once would double the take's peak memory.
-	meta := s.Meta
+	// The read-back decodes only the chunks this take wrote (the rest it
+	// has from the receipt), so the collected records and the stored ones
+	// are not both in memory whole.
 	s = nil
 	readBack := time.Now()
 	put := readBack.Sub(stored)
-	if err := db.ReadBack(id, meta); err != nil {
+	if err := db.ReadBack(receipt); err != nil {
 		return fmt.Errorf("snapshot %d was stored but does not read back: %w", id, err)
 	}
 	if o.verbose {
