@@ -31,17 +31,33 @@ func sockFromRecord(r *bpf.SockRecord, name []byte) snapshot.Socket {
 	return s
 }
 
-// socketSlab hands out Sockets from shared arrays: a take's sockets are
-// kept in a few large allocations rather than one each.
-type socketSlab struct{ free []snapshot.Socket }
+// socketSlab hands out Sockets, one per distinct socket: sockets that are
+// the same in every field (a process's unbound unix sockets, its
+// connected socketpairs) share one, as the model never changes a Socket
+// in place. The rest come from shared arrays, not an allocation each.
+type socketSlab struct {
+	free []snapshot.Socket
+	seen map[snapshot.Socket]*snapshot.Socket
+}
 
 func (a *socketSlab) add(s snapshot.Socket) *snapshot.Socket {
+	if p, ok := a.seen[s]; ok {
+		return p
+	}
 	if len(a.free) == 0 {
 		a.free = make([]snapshot.Socket, 256)
 	}
 	p := &a.free[0]
 	*p = s
 	a.free = a.free[1:]
+	if a.seen == nil {
+		a.seen = map[snapshot.Socket]*snapshot.Socket{}
+	}
+	if !s.Local.Addr().IsValid() {
+		// Only sockets without ports are worth remembering: an inet
+		// socket's ports make it one of a kind.
+		a.seen[s] = p
+	}
 	return p
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,8 +30,17 @@ func init() {
 // address space (VmHWM) on stderr. The rusage maxrss of a child started
 // from Go would count the parent's memory too: os/exec forks with CLONE_VM,
 // and exec records the old address space's high-water mark.
+//
+// ITERSNAP_CPUPROFILE=FILE writes a CPU profile of the command there, for
+// `go tool pprof`.
 func measuredRole(args []string) {
+	if path := os.Getenv("ITERSNAP_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f) // written unbuffered: os.Exit needs no Close
+		}
+	}
 	code := run(context.Background(), args, io.Discard, os.Stderr, os.Getenv)
+	pprof.StopCPUProfile() // os.Exit runs no deferred calls
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	fmt.Fprintf(os.Stderr, "TotalAlloc %d\n", mem.TotalAlloc)
