@@ -20,6 +20,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/itersnap/itersnap/diff"
@@ -105,7 +106,11 @@ var (
 	//go:embed assets/flame.js
 	flameJS string
 
-	pageTmpl = template.Must(template.New("page").Parse(pageTemplate))
+	// Parsed on first use, not at start-up: every itersnap process
+	// (a take from cron too) would pay for it.
+	pageTmpl = sync.OnceValue(func() *template.Template {
+		return template.Must(template.New("page").Parse(pageTemplate))
+	})
 )
 
 type page struct {
@@ -183,7 +188,7 @@ func render(w io.Writer, in Input, l Layout) error {
 	// Rendered into memory first: a template error leaves no half page.
 	var buf bytes.Buffer
 	buf.Grow(1 << 20)
-	if err := pageTmpl.Execute(&buf, p); err != nil {
+	if err := pageTmpl().Execute(&buf, p); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	_, err := w.Write(buf.Bytes())
