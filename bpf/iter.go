@@ -37,30 +37,30 @@ type WalkTimes struct {
 }
 
 // stream runs the iterator it and hands decode the records as they are read,
-// in o's reused buffer: decode returns how many bytes it used, and the rest
+// in the reused buffer *bufp: decode returns how many bytes it used, and the rest
 // (the start of a record the next read completes) moves to the buffer's
 // start. At the end of the stream decode is called with final set.
 //
 // kernel/bpf/bpf_iter.c returns EAGAIN after visiting 1M objects without
 // output, to let the reader breathe; the next read carries on where it
 // stopped.
-func (o *Objects) stream(it *link.Iter, times *WalkTimes, decode func(data []byte, final bool) (int, error)) error {
+func stream(it *link.Iter, bufp *[]byte, times *WalkTimes, decode func(data []byte, final bool) (int, error)) error {
 	r, err := it.Open()
 	if err != nil {
 		return fmt.Errorf("open iterator: %w", err)
 	}
 	defer r.Close()
-	if len(o.buf) < 2*readSize {
-		o.buf = make([]byte, 2*readSize)
+	if len(*bufp) < 2*readSize {
+		*bufp = make([]byte, 2*readSize)
 	}
-	buf, n := o.buf, 0
+	buf, n := *bufp, 0
 	for {
 		if len(buf)-n < readSize {
 			// A record longer than a read (never written by our programs,
 			// whose records fit the seq buffer): make room for it.
 			buf = append(buf[:n], make([]byte, len(buf))...)
 			buf = buf[:cap(buf)]
-			o.buf = buf
+			*bufp = buf
 		}
 		start := time.Now()
 		m, err := r.Read(buf[n : n+readSize])
@@ -91,7 +91,8 @@ func (o *Objects) stream(it *link.Iter, times *WalkTimes, decode func(data []byt
 // with the symbol of each of the stacks' addresses, "function+0xoff/0xsize
 // [module]" as /proc/PID/stack prints it, the first time the walk meets the
 // address; an address the kernel could not symbolize is not given. sym must
-// not keep text: it aliases the read buffer.
+// not keep text: it aliases the read buffer. One Tasks and one Files may
+// run at the same time.
 func (o *Objects) Tasks(times *WalkTimes, fn func(rec *TaskRecord, stack []uint64), sym func(addr uint64, text []byte)) error {
 	// Each walk starts with no address symbolized, whatever an earlier
 	// walk of the same programs (pinned ones: an earlier take) left.
@@ -99,7 +100,7 @@ func (o *Objects) Tasks(times *WalkTimes, fn func(rec *TaskRecord, stack []uint6
 		return err
 	}
 	stack := make([]uint64, 0, 128)
-	return o.stream(o.task, times, func(data []byte, final bool) (int, error) {
+	return stream(o.task, &o.taskBuf, times, func(data []byte, final bool) (int, error) {
 		return decodeTaskStream(data, final, stack, fn, func(rec *SymbolRecord, text []byte) {
 			if text != nil {
 				sym(rec.Addr, text)
@@ -204,7 +205,7 @@ type SockRecord = itersnapSockRec
 // name: they are reused or alias the read buffer.
 func (o *Objects) Files(times *WalkTimes, fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
 	pseudo := make([]byte, 0, pseudoBytes)
-	return o.stream(o.file, times, func(data []byte, final bool) (int, error) {
+	return stream(o.file, &o.fileBuf, times, func(data []byte, final bool) (int, error) {
 		return decodeFileStream(data, final, pseudo, fn)
 	})
 }

@@ -47,7 +47,9 @@ type Objects struct {
 	task, file *link.Iter
 	symbolized *ebpf.Map
 	lock       *os.File // the pin directory, locked while this process walks
-	buf        []byte   // the read buffer, reused by every walk
+	// The read buffers of the task and fd walks, each reused by every
+	// walk of its iterator: the two walks may run at once.
+	taskBuf, fileBuf []byte
 
 	// Source is how the programs came to be: loaded for this take only,
 	// loaded and then pinned, or opened from pins.

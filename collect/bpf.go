@@ -77,44 +77,46 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 	syms := map[uint64]string{}
 	comms := map[[16]int8]string{}
 	noStack := 0
-	err = objs.Tasks(&st.Tasks, func(r *bpf.TaskRecord, stack []uint64) {
-		comm, ok := comms[r.Comm]
-		if !ok {
-			comm = bpf.CommString(r.Comm)
-			comms[r.Comm] = comm
-		}
-		t := snapshot.Task{
-			PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
-			Comm:  comm,
-			State: r.State, ExitState: r.ExitState, Flags: r.Flags,
-			StartTime: r.StartTime, Switches: r.Switches,
-			UID: r.Uid, NoFileLimit: r.Nofile,
-			Stack:    -1,
-			CgroupID: r.CgroupId, NSPID: r.NsPid,
-		}
-		if len(stack) == 0 {
-			t.Missing |= snapshot.MissingStack
-			noStack++
-		} else {
-			key := unsafe.String((*byte)(unsafe.Pointer(&stack[0])), len(stack)*8)
-			i, ok := raw[key]
+	// The task and fd walks run at once, one per CPU where there are
+	// two: they share nothing, in the kernel (each program has its own
+	// scratch map) or here, until both are done.
+	var taskErr error
+	tasksDone := make(chan struct{})
+	go func() {
+		defer close(tasksDone)
+		taskErr = objs.Tasks(&st.Tasks, func(r *bpf.TaskRecord, stack []uint64) {
+			comm, ok := comms[r.Comm]
 			if !ok {
-				i = int32(len(rawStacks))
-				raw[string([]byte(key))] = i // copy: stack is reused
-				rawStacks = append(rawStacks, append([]uint64(nil), stack...))
+				comm = bpf.CommString(r.Comm)
+				comms[r.Comm] = comm
 			}
-			t.Stack = i
-		}
-		s.Tasks = append(s.Tasks, t)
-	}, func(addr uint64, text []byte) {
-		syms[addr] = string(text)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("walk tasks: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+			t := snapshot.Task{
+				PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
+				Comm:  comm,
+				State: r.State, ExitState: r.ExitState, Flags: r.Flags,
+				StartTime: r.StartTime, Switches: r.Switches,
+				UID: r.Uid, NoFileLimit: r.Nofile,
+				Stack:    -1,
+				CgroupID: r.CgroupId, NSPID: r.NsPid,
+			}
+			if len(stack) == 0 {
+				t.Missing |= snapshot.MissingStack
+				noStack++
+			} else {
+				key := unsafe.String((*byte)(unsafe.Pointer(&stack[0])), len(stack)*8)
+				i, ok := raw[key]
+				if !ok {
+					i = int32(len(rawStacks))
+					raw[string([]byte(key))] = i // copy: stack is reused
+					rawStacks = append(rawStacks, append([]uint64(nil), stack...))
+				}
+				t.Stack = i
+			}
+			s.Tasks = append(s.Tasks, t)
+		}, func(addr uint64, text []byte) {
+			syms[addr] = string(text)
+		})
+	}()
 
 	noPath := 0
 	var paths arena
@@ -137,10 +139,17 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 		}
 		s.Files = append(s.Files, f)
 	})
+	<-tasksDone
+	objs.Close() // let the next take at the pinned programs
+	if taskErr != nil {
+		return nil, fmt.Errorf("walk tasks: %w", taskErr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("walk files: %w", err)
 	}
-	objs.Close() // let the next take at the pinned programs
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 
 	finish := time.Now()
 	symbolize(s, syms, rawStacks)

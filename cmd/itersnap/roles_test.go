@@ -31,16 +31,24 @@ func init() {
 // from Go would count the parent's memory too: os/exec forks with CLONE_VM,
 // and exec records the old address space's high-water mark.
 //
-// ITERSNAP_CPUPROFILE=FILE writes a CPU profile of the command there, for
-// `go tool pprof`.
+// ITERSNAP_CPUPROFILE=FILE writes a CPU profile of the command there, and
+// ITERSNAP_MEMPROFILE=FILE one of what it allocated, for `go tool pprof`.
 func measuredRole(args []string) {
 	if path := os.Getenv("ITERSNAP_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil {
 			pprof.StartCPUProfile(f) // written unbuffered: os.Exit needs no Close
 		}
 	}
+	if os.Getenv("ITERSNAP_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 512
+	}
 	code := run(context.Background(), args, io.Discard, os.Stderr, os.Getenv)
 	pprof.StopCPUProfile() // os.Exit runs no deferred calls
+	if path := os.Getenv("ITERSNAP_MEMPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+		}
+	}
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	fmt.Fprintf(os.Stderr, "TotalAlloc %d\n", mem.TotalAlloc)
