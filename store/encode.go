@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -176,12 +177,19 @@ func (ts *tableScratch) encode(e *encoder, tasks []snapshot.Task, files []snapsh
 	}
 }
 
-// packer writes packed values, reusing one compressor: a flate.Writer
-// costs most of a megabyte to set up, and a first take stores hundreds of
-// chunks.
+// packer writes packed values into its buffer with the process's one
+// compressor (deflater).
 type packer struct {
-	w   *flate.Writer
 	out bytes.Buffer
+}
+
+// deflater is the one flate.Writer of the process: one costs most of a
+// megabyte to set up, a first take stores hundreds of chunks, and a take
+// packs both its chunks and its record (at an idle host two writers were
+// half of all the take allocated).
+var deflater struct {
+	sync.Mutex
+	w *flate.Writer
 }
 
 // pack appends a compression byte and then b, deflated when that is
@@ -192,13 +200,15 @@ type packer struct {
 func (p *packer) pack(e *encoder, b []byte) {
 	if len(b) >= 64 {
 		p.out.Reset()
-		if p.w == nil {
-			p.w, _ = flate.NewWriter(&p.out, flate.DefaultCompression) // only a bad level fails
+		deflater.Lock()
+		if deflater.w == nil {
+			deflater.w, _ = flate.NewWriter(&p.out, flate.DefaultCompression) // only a bad level fails
 		} else {
-			p.w.Reset(&p.out)
+			deflater.w.Reset(&p.out)
 		}
-		p.w.Write(b) // a bytes.Buffer does not fail
-		p.w.Close()
+		deflater.w.Write(b) // a bytes.Buffer does not fail
+		deflater.w.Close()
+		deflater.Unlock()
 		if p.out.Len() < len(b) {
 			e.buf = append(e.buf, packFlate)
 			e.buf = append(e.buf, p.out.Bytes()...)
