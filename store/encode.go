@@ -132,9 +132,11 @@ func encodeTables(e *encoder, tasks []snapshot.Task, files []snapshot.File, vola
 // tableScratch is what encodeTables needs besides its output, kept
 // between calls: a take encodes thousands of chunks, one after the other.
 type tableScratch struct {
-	strs         stringTable
-	comms, paths []uint64
-	scratch      []byte
+	strs            stringTable
+	comms, paths    []uint64
+	cgroups, shapes []uint64 // the extras' string numbers (extraStrings)
+	scratch         []byte
+	shapes1         map[*snapshot.Socket]string // shape of each Socket seen
 }
 
 func (ts *tableScratch) encode(e *encoder, tasks []snapshot.Task, files []snapshot.File, volatile, extras bool) {
@@ -163,7 +165,7 @@ func (ts *tableScratch) encode(e *encoder, tasks []snapshot.Task, files []snapsh
 	ts.comms, ts.paths = comms, paths
 	var cgroups, shapes []uint64
 	if extras {
-		cgroups, shapes = extraStrings(strs, tasks, files)
+		cgroups, shapes = ts.extraStrings(tasks, files)
 	}
 
 	e.uvarint(uint64(len(strs.list)))

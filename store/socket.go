@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"slices"
 
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -51,25 +52,43 @@ func shape(s *snapshot.Socket) string {
 // has addresses.
 func hasPorts(s *snapshot.Socket) bool { return s.Local.Addr().IsValid() || s.Remote.Addr().IsValid() }
 
-// extraStrings numbers the strings the extras use, after the body's own.
-func extraStrings(strs *stringTable, tasks []snapshot.Task, files []snapshot.File) (cgroups, shapes []uint64) {
-	cgroups = make([]uint64, len(tasks))
+// extraStrings numbers the strings the extras use, after the body's own,
+// in ts's reused columns.
+func (ts *tableScratch) extraStrings(tasks []snapshot.Task, files []snapshot.File) (cgroups, shapes []uint64) {
+	cgroups = slices.Grow(ts.cgroups[:0], len(tasks))[:len(tasks)]
 	for i, t := range tasks {
+		cgroups[i] = 0
 		if t.Cgroup != "" {
-			cgroups[i] = strs.ref(t.Cgroup) + 1
+			cgroups[i] = ts.strs.ref(t.Cgroup) + 1
 		}
 	}
-	shapes = make([]uint64, len(files))
+	shapes = slices.Grow(ts.shapes[:0], len(files))[:len(files)]
 	for i := range files {
-		if !files[i].Socket.IsZero() {
-			// A chunk keeps its sockets' states apart (chunk.sockStates),
-			// as it does threads': the shape it stores has state 0.
-			so := *files[i].Socket
-			so.State = 0
-			shapes[i] = strs.ref(shape(&so)) + 1
+		shapes[i] = 0
+		if so := files[i].Socket; !so.IsZero() {
+			shapes[i] = ts.strs.ref(ts.shape(so)) + 1
 		}
 	}
+	ts.cgroups, ts.shapes = cgroups, shapes
 	return cgroups, shapes
+}
+
+// shape is the shape string of so, made once per Socket: the collectors
+// give sockets that are alike one Socket, and a host's unbound unix
+// sockets are most of its sockets. A chunk keeps its sockets' states apart
+// (chunk.sockStates), as it does threads': the shape it stores has state 0.
+func (ts *tableScratch) shape(so *snapshot.Socket) string {
+	if s, ok := ts.shapes1[so]; ok {
+		return s
+	}
+	c := *so
+	c.State = 0
+	s := shape(&c)
+	if ts.shapes1 == nil {
+		ts.shapes1 = map[*snapshot.Socket]string{}
+	}
+	ts.shapes1[so] = s
+	return s
 }
 
 func encodeExtras(e *encoder, tasks []snapshot.Task, files []snapshot.File, cgroups, shapes []uint64) {
