@@ -44,6 +44,8 @@ type Walk struct {
 	notes   []string
 
 	threads      map[snapshot.ThreadKey]*threadTrack // threads of A
+	order        []orderedThread                     // the passing threads of the latest snapshot, in its order
+	spareOrder   []orderedThread                     // the array order had before: the next snapshot's
 	blockedSince map[snapshot.ThreadKey]int          // blocked threads of the latest snapshot: index of the first snapshot of their blocked run
 	procs        map[snapshot.ProcessKey]*procTrack  // processes of A
 	lives        map[snapshot.ProcessKey]*life       // every user process seen, for restarts
@@ -160,13 +162,7 @@ func (w *Walk) Report() *Report {
 		sortStuck(r.Stuck)
 	}
 	if opts.wants(UnchangedStack) {
-		for _, f := range keep(w.unchanged(), func(f UnchangedFinding) bool { return match(f.Subject) }) {
-			if f.Class == ClassIdle && !opts.IncludeIdle {
-				r.IdleHidden++
-				continue
-			}
-			r.Unchanged = append(r.Unchanged, f)
-		}
+		r.Unchanged, r.IdleHidden = w.unchanged(match, opts.IncludeIdle)
 		sortUnchanged(r.Unchanged)
 	}
 	r.Notes = append(r.Notes, r.killableNotes()...)
@@ -210,12 +206,16 @@ func (p *procFrame) fds() int {
 
 func (w *Walk) newFrame(i int, s *snapshot.Snapshot, runs []FileRun) (*frame, error) {
 	f := &frame{i: i, snap: s, procs: map[uint32]*procFrame{}}
+	var p *procFrame // the latest task's: a process's threads come together
 	for j := range s.Tasks {
 		t := &s.Tasks[j]
-		p := f.procs[t.PID]
+		if p == nil || p.leader.PID != t.PID {
+			p = f.procs[t.PID]
+		}
 		switch {
 		case p == nil:
-			f.procs[t.PID] = &procFrame{leader: t}
+			p = &procFrame{leader: t}
+			f.procs[t.PID] = p
 		case snapshot.BetterLeader(p.leader, t):
 			p.leader = t
 		}
