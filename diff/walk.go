@@ -24,6 +24,10 @@ type Head struct {
 type FileRun struct {
 	ID         uint64
 	Start, End int
+	// Files, when not nil, are the run's fds, held apart from s.Files
+	// (store.WalkRuns): then s.Files may be empty, and the walk keeps
+	// them as they are, unchanged, for as long as it needs them.
+	Files []snapshot.File
 }
 
 // Walk compares a range one snapshot at a time, in ID order, keeping only
@@ -240,17 +244,24 @@ func (w *Walk) newFrame(i int, s *snapshot.Snapshot, runs []FileRun) (*frame, er
 		}
 	}
 	for _, r := range runs {
-		if r.Start < 0 || r.End > len(files) || r.Start >= r.End {
-			return nil, fmt.Errorf("diff: snapshot %d: fd run %d..%d of %d fds", s.ID, r.Start, r.End, len(files))
+		fs := r.Files
+		if fs == nil {
+			if r.Start < 0 || r.End > len(files) || r.Start >= r.End {
+				return nil, fmt.Errorf("diff: snapshot %d: fd run %d..%d of %d fds", s.ID, r.Start, r.End, len(files))
+			}
+			fs = files[r.Start:r.End]
 		}
-		pid := files[r.Start].PID
-		if files[r.End-1].PID != pid {
+		if len(fs) == 0 {
+			return nil, fmt.Errorf("diff: snapshot %d: empty fd run", s.ID)
+		}
+		pid := fs[0].PID
+		if fs[len(fs)-1].PID != pid {
 			return nil, fmt.Errorf("diff: snapshot %d: fd run %d..%d spans processes", s.ID, r.Start, r.End)
 		}
 		// An fd whose process has no task (it started between the task
 		// and the file walk) has no identity to compare.
 		if p := f.procs[pid]; p != nil && p.passes {
-			p.runs = append(p.runs, fileRun{r.ID, files[r.Start:r.End]})
+			p.runs = append(p.runs, fileRun{r.ID, fs})
 		}
 	}
 	return f, nil
