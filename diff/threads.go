@@ -12,6 +12,7 @@ import (
 // running throughout, and whether it ever ran.
 type threadTrack struct {
 	seen      int  // index of the latest snapshot that had it
+	at        int  // where in that snapshot's Walk.order
 	gap       bool // some snapshot after A lacked it
 	letterA   byte
 	blockedA  bool
@@ -57,11 +58,19 @@ func (s *stuckness) measure(t *snapshot.Task, switchesA uint64) {
 }
 
 // addThreads updates the threads' running state with frame f.
+//
+// Consecutive snapshots list their threads in the same order (the store's,
+// by pid), so each thread is looked for first where the snapshot before
+// had it, after the thread found last, and in the map only when it is not
+// there: 20,000 threads per snapshot cost comparisons, not hashing.
 func (w *Walk) addThreads(f *frame) {
 	blocked := map[snapshot.ThreadKey]int{}
+	prev, seen := w.order, w.spareOrder[:0]
+	next := 0 // where in prev the next thread should be
+	dupA := false
 	for j := range f.snap.Tasks {
 		t := &f.snap.Tasks[j]
-		if !passes(w.filters, t.PID, t.Comm, f.procs[t.PID].comm(), t.Cgroup) {
+		if !w.threadPasses(f, t) {
 			continue
 		}
 		key := w.k.thread(t)
@@ -72,8 +81,12 @@ func (w *Walk) addThreads(f *frame) {
 			}
 			blocked[key] = since
 		}
-		tr := w.threads[key]
-		if f.i == 0 {
+		var tr *threadTrack
+		switch {
+		case f.i == 0:
+			if _, ok := w.threads[key]; ok {
+				dupA = true
+			}
 			tr = &threadTrack{
 				seen: -1, letterA: t.StateLetter(), blockedA: t.Blocked(),
 				stackKey: f.stackKey(t), sameStack: true, running: true,
@@ -81,7 +94,15 @@ func (w *Walk) addThreads(f *frame) {
 				stuckness: stuckness{blocked: true, notKill: true, same: true},
 			}
 			w.threads[key] = tr
+		case next < len(prev) && prev[next].key == key:
+			tr = prev[next].track
+			next++
+		default:
+			if tr = w.threads[key]; tr != nil && tr.seen == f.i-1 {
+				next = tr.at + 1
+			}
 		}
+		seen = append(seen, orderedThread{key, tr})
 		if tr == nil || tr.gap {
 			continue
 		}
@@ -90,6 +111,7 @@ func (w *Walk) addThreads(f *frame) {
 			continue
 		}
 		tr.seen = f.i
+		tr.at = len(seen) - 1
 		tr.samples++
 		tr.measure(t, tr.switchesA)
 		if tr.sameStack && (tr.stackKey == "" || f.stackKey(t) != tr.stackKey) {
@@ -97,7 +119,28 @@ func (w *Walk) addThreads(f *frame) {
 		}
 		tr.running = tr.running && t.StateLetter() == 'R'
 	}
+	if dupA {
+		// The same thread twice in A: the last one counts, wherever the
+		// snapshots after find the key.
+		for i := range seen {
+			seen[i].track = w.threads[seen[i].key]
+		}
+	}
 	w.blockedSince = blocked
+	w.order, w.spareOrder = seen, prev
+}
+
+// orderedThread is a thread of a snapshot, in the snapshot's order, with
+// its track (nil when it was not in A).
+type orderedThread struct {
+	key   snapshot.ThreadKey
+	track *threadTrack
+}
+
+// threadPasses reports whether thread t of frame f passes every filter of
+// the range.
+func (w *Walk) threadPasses(f *frame, t *snapshot.Task) bool {
+	return len(w.filters) == 0 || passes(w.filters, t.PID, t.Comm, f.procs[t.PID].comm(), t.Cgroup)
 }
 
 // everywhere returns the track of thread key when the thread was in every
@@ -115,7 +158,7 @@ func (w *Walk) eachThreadAtB(fn func(key snapshot.ThreadKey, t *snapshot.Task)) 
 	b := w.last
 	for j := range b.snap.Tasks {
 		t := &b.snap.Tasks[j]
-		if passes(w.filters, t.PID, t.Comm, b.procs[t.PID].comm(), t.Cgroup) {
+		if w.threadPasses(b, t) {
 			fn(w.k.thread(t), t)
 		}
 	}
@@ -197,21 +240,30 @@ func (w *Walk) stuck() []StuckFinding {
 	return out
 }
 
-// unchanged finds threads whose stack is recorded and identical in every
-// snapshot of the range, idle ones included: Report drops those unless
-// asked to keep them.
-func (w *Walk) unchanged() []UnchangedFinding {
+// unchanged finds the threads that match and whose stack is recorded and
+// identical in every snapshot of the range. Idle ones are only counted
+// (hidden) unless keepIdle: most threads of a host are idle, and their
+// findings' folded stacks would be built to be thrown away.
+func (w *Walk) unchanged(match func(Subject) bool, keepIdle bool) (out []UnchangedFinding, hidden int) {
 	b := w.last
-	var out []UnchangedFinding
 	w.eachThreadAtB(func(key snapshot.ThreadKey, tb *snapshot.Task) {
 		tr := w.everywhere(key)
 		if tr == nil || !tr.sameStack {
 			return
 		}
+		subject := b.subject(tb)
+		if !match(subject) {
+			return
+		}
 		stack := b.snap.StackOf(*tb)
+		class := tr.class(tb, stack)
+		if class == ClassIdle && !keepIdle {
+			hidden++
+			return
+		}
 		f := UnchangedFinding{
-			Subject:   b.subject(tb),
-			Class:     tr.class(tb, stack),
+			Subject:   subject,
+			Class:     class,
 			State:     stateString(tb),
 			Stack:     stack.Folded(),
 			SwitchesA: tr.switchesA,
@@ -224,7 +276,7 @@ func (w *Walk) unchanged() []UnchangedFinding {
 		}
 		out = append(out, f)
 	})
-	return out
+	return out, hidden
 }
 
 // class tells a thread that cannot make progress from one that merely

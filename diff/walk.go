@@ -24,6 +24,10 @@ type Head struct {
 type FileRun struct {
 	ID         uint64
 	Start, End int
+	// Files, when not nil, are the run's fds, held apart from s.Files
+	// (store.WalkRuns): then s.Files may be empty, and the walk keeps
+	// them as they are, unchanged, for as long as it needs them.
+	Files []snapshot.File
 }
 
 // Walk compares a range one snapshot at a time, in ID order, keeping only
@@ -44,6 +48,8 @@ type Walk struct {
 	notes   []string
 
 	threads      map[snapshot.ThreadKey]*threadTrack // threads of A
+	order        []orderedThread                     // the passing threads of the latest snapshot, in its order
+	spareOrder   []orderedThread                     // the array order had before: the next snapshot's
 	blockedSince map[snapshot.ThreadKey]int          // blocked threads of the latest snapshot: index of the first snapshot of their blocked run
 	procs        map[snapshot.ProcessKey]*procTrack  // processes of A
 	lives        map[snapshot.ProcessKey]*life       // every user process seen, for restarts
@@ -160,13 +166,7 @@ func (w *Walk) Report() *Report {
 		sortStuck(r.Stuck)
 	}
 	if opts.wants(UnchangedStack) {
-		for _, f := range keep(w.unchanged(), func(f UnchangedFinding) bool { return match(f.Subject) }) {
-			if f.Class == ClassIdle && !opts.IncludeIdle {
-				r.IdleHidden++
-				continue
-			}
-			r.Unchanged = append(r.Unchanged, f)
-		}
+		r.Unchanged, r.IdleHidden = w.unchanged(match, opts.IncludeIdle)
 		sortUnchanged(r.Unchanged)
 	}
 	r.Notes = append(r.Notes, r.killableNotes()...)
@@ -210,12 +210,16 @@ func (p *procFrame) fds() int {
 
 func (w *Walk) newFrame(i int, s *snapshot.Snapshot, runs []FileRun) (*frame, error) {
 	f := &frame{i: i, snap: s, procs: map[uint32]*procFrame{}}
+	var p *procFrame // the latest task's: a process's threads come together
 	for j := range s.Tasks {
 		t := &s.Tasks[j]
-		p := f.procs[t.PID]
+		if p == nil || p.leader.PID != t.PID {
+			p = f.procs[t.PID]
+		}
 		switch {
 		case p == nil:
-			f.procs[t.PID] = &procFrame{leader: t}
+			p = &procFrame{leader: t}
+			f.procs[t.PID] = p
 		case snapshot.BetterLeader(p.leader, t):
 			p.leader = t
 		}
@@ -240,17 +244,24 @@ func (w *Walk) newFrame(i int, s *snapshot.Snapshot, runs []FileRun) (*frame, er
 		}
 	}
 	for _, r := range runs {
-		if r.Start < 0 || r.End > len(files) || r.Start >= r.End {
-			return nil, fmt.Errorf("diff: snapshot %d: fd run %d..%d of %d fds", s.ID, r.Start, r.End, len(files))
+		fs := r.Files
+		if fs == nil {
+			if r.Start < 0 || r.End > len(files) || r.Start >= r.End {
+				return nil, fmt.Errorf("diff: snapshot %d: fd run %d..%d of %d fds", s.ID, r.Start, r.End, len(files))
+			}
+			fs = files[r.Start:r.End]
 		}
-		pid := files[r.Start].PID
-		if files[r.End-1].PID != pid {
+		if len(fs) == 0 {
+			return nil, fmt.Errorf("diff: snapshot %d: empty fd run", s.ID)
+		}
+		pid := fs[0].PID
+		if fs[len(fs)-1].PID != pid {
 			return nil, fmt.Errorf("diff: snapshot %d: fd run %d..%d spans processes", s.ID, r.Start, r.End)
 		}
 		// An fd whose process has no task (it started between the task
 		// and the file walk) has no identity to compare.
 		if p := f.procs[pid]; p != nil && p.passes {
-			p.runs = append(p.runs, fileRun{r.ID, files[r.Start:r.End]})
+			p.runs = append(p.runs, fileRun{r.ID, fs})
 		}
 	}
 	return f, nil

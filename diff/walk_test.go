@@ -3,6 +3,8 @@ package diff
 import (
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,5 +85,40 @@ func TestWalkBadInput(t *testing.T) {
 	}
 	if r := w.Report(); r.A != 1 || r.B != 2 {
 		t.Errorf("report of %d..%d", r.A, r.B)
+	}
+}
+
+// TestWalkOrderFree: the walk looks each thread up first where the
+// snapshot before had it, and keeps A's fds sorted; a range whose
+// snapshots list their threads and fds in another order each time (with
+// A's threads listed twice, the last one counting) reports the same.
+func TestWalkOrderFree(t *testing.T) {
+	for _, c := range goldenCases {
+		snaps := readScenario(t, c.input)
+		want := Compare(snaps, c.opts)
+		rnd := rand.New(rand.NewPCG(1, uint64(len(c.name))))
+		for i, s := range snaps {
+			// Reversed, then one in three swapped with a random other.
+			slices.Reverse(s.Tasks)
+			slices.Reverse(s.Files)
+			for j := range s.Tasks {
+				if rnd.IntN(3) == 0 {
+					k := rnd.IntN(len(s.Tasks))
+					s.Tasks[j], s.Tasks[k] = s.Tasks[k], s.Tasks[j]
+				}
+			}
+			for j := range s.Files {
+				if rnd.IntN(3) == 0 {
+					k := rnd.IntN(len(s.Files))
+					s.Files[j], s.Files[k] = s.Files[k], s.Files[j]
+				}
+			}
+			if i == 0 && len(s.Tasks) > 0 {
+				s.Tasks = append(s.Tasks, s.Tasks[0])
+			}
+		}
+		if d := cmp.Diff(want, Compare(snaps, c.opts), cmpOpts); d != "" {
+			t.Errorf("%s: threads and fds in another order differ (-in order +shuffled):\n%s", c.name, d)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -194,7 +196,11 @@ func (c *checker) values(tx *bolt.Tx) {
 func (db *DB) ReadBack(r Receipt) error {
 	want := r.Meta
 	var got snapshot.Meta
-	cache := &decodeCache{cur: r.shared, next: map[uint64]chunk{}, stacks: map[uint64]snapshot.Stack{}, count: true}
+	cache := &decodeCache{stacks: map[uint64]snapshot.Stack{}, count: true}
+	cache.ids = slices.Sorted(maps.Keys(r.shared))
+	for _, id := range cache.ids {
+		cache.chunks = append(cache.chunks, r.shared[id])
+	}
 	err := db.view(func(tx *bolt.Tx) error {
 		metaValue, recordValue, err := db.snapshotValues(tx, r.ID)
 		if err != nil {

@@ -252,7 +252,7 @@ func decodeChunkHead(v []byte) (chunkHead, error) {
 }
 
 // decodeChunk decodes a chunks value, checking that its records belong to
-// its key; doing is the base.
+// its key; doing and the sockets' states are the base.
 func decodeChunk(v []byte, u *unpacker) (chunk, error) {
 	h, err := decodeChunkHead(v)
 	if err != nil {
@@ -274,6 +274,16 @@ func decodeChunk(v []byte, u *unpacker) (chunk, error) {
 	}
 	if h.version == encChunk && sockets != len(h.sockBase) {
 		return chunk{}, fmt.Errorf("%d base states for %d sockets", len(h.sockBase), sockets)
+	}
+	// The sockets in their base states (the shapes store none), so that
+	// a record whose sockets are where they were takes the fds as they
+	// are. They were just decoded: nothing shares them yet.
+	k := 0
+	for _, f := range c.files {
+		if !f.Socket.IsZero() && k < len(h.sockBase) {
+			f.Socket.State = h.sockBase[k]
+			k++
+		}
 	}
 	switch {
 	case h.key.fds == threadChunk && (len(c.tasks) == 0 || len(c.files) > 0),

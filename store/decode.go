@@ -248,10 +248,7 @@ func decodeRecordV1(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 // nStacks.
 func decodeTables(body []byte, nStacks int, volatile, extras bool) ([]snapshot.Task, []snapshot.File, error) {
 	d := decoder{buf: body}
-	strs := make([]string, d.count())
-	for i := range strs {
-		strs[i] = d.string()
-	}
+	strs := d.stringTable()
 	str := func(i uint64) string {
 		if i >= uint64(len(strs)) {
 			d.fail(fmt.Errorf("string %d of %d", i, len(strs)))
@@ -364,19 +361,33 @@ func decodeFiles(d *decoder, str func(uint64) string) []snapshot.File {
 		prevInode[k] += uint64(d.varint())
 		files[i].Inode = prevInode[k]
 	}
+	// A socket's or pipe's path is its prefix and inode ("socket:[123]"):
+	// most fds of a busy host. They are written into one array, and made
+	// one string whose pieces the fds take, not a string each.
+	var scratch [1024]byte
+	var ends [fdsPerChunkV1]inodePath
+	joined, joinedEnds := scratch[:0], ends[:0]
 	for i := range files {
 		ref := d.uvarint()
 		if ref&1 != 0 {
-			files[i].Path = joinInodePath(str(ref>>1), files[i].Inode)
+			joined = appendInodePath(joined, str(ref>>1), files[i].Inode)
+			joinedEnds = append(joinedEnds, inodePath{i, len(joined)})
 		} else {
 			files[i].Path = str(ref >> 1)
 		}
+	}
+	paths, start := string(joined), 0
+	for _, p := range joinedEnds {
+		files[p.file].Path, start = paths[start:p.end], p.end
 	}
 	for i := range files {
 		files[i].Missing = d.missing()
 	}
 	return files
 }
+
+// inodePath is where in a decoded body's joined inode paths file's ends.
+type inodePath struct{ file, end int }
 
 // delta32 reads a zigzag delta from prev that must land in uint32.
 func (d *decoder) delta32(prev uint32) uint32 {

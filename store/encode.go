@@ -355,12 +355,10 @@ func cutSuffix(s string, suffix []byte) (string, bool) {
 	return s[:len(s)-len(suffix)], true
 }
 
-// joinInodePath undoes splitInodePath.
-func joinInodePath(prefix string, inode uint64) string {
-	b := make([]byte, 0, len(prefix)+22)
+// appendInodePath appends what splitInodePath split, prefix[inode], to b.
+func appendInodePath(b []byte, prefix string, inode uint64) []byte {
 	b = append(b, prefix...)
 	b = append(b, '[')
 	b = strconv.AppendUint(b, inode, 10)
-	b = append(b, ']')
-	return string(b)
+	return append(b, ']')
 }

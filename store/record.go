@@ -116,7 +116,8 @@ func decodeRecord(v []byte, s *snapshot.Snapshot, lookup lookupFunc) error {
 // decodeRecordCached is decodeRecord that, with a cache, takes the chunks
 // and stacks the cache holds from it instead of decoding them again, and
 // leaves in it those of s. It returns where each fd chunk's fds are in
-// s.Files.
+// s.Files (with a cache that asks for no s.Files, the runs alone hold
+// them).
 func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache *decodeCache) ([]FileRun, error) {
 	r, err := decodeRecordHead(v)
 	if err != nil {
@@ -128,15 +129,28 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 		return nil, fmt.Errorf("thread columns: %w", err)
 	}
 	// The columns follow the table's order: the threads of each chunk,
-	// chunk by chunk.
-	chunks := make([]chunk, len(r.chunkIDs))
-	threads, files := 0, 0
-	for i, id := range r.chunkIDs {
-		if chunks[i], err = cache.chunk(id, lookup, &u); err != nil {
+	// chunk by chunk. chunks are as stored (shared with the cache); what
+	// this snapshot's threads are doing goes in now, and its fds in files.
+	var chunks []chunk
+	if cache != nil {
+		chunks = cache.spare[:0]
+		cache.spare = nil
+	}
+	threads, nFiles, at := 0, 0, 0
+	for _, id := range r.chunkIDs {
+		c, err := cache.chunkAt(id, &at, lookup, &u)
+		if err != nil {
 			return nil, err
 		}
-		threads += len(chunks[i].tasks)
-		files += len(chunks[i].files)
+		chunks = append(chunks, c)
+		threads += len(c.tasks)
+		nFiles += len(c.files)
+	}
+	now := make([]doing, 0, threads)
+	files := make([][]snapshot.File, len(chunks))
+	for i, c := range chunks {
+		now = append(now, c.doing...)
+		files[i] = c.files
 	}
 	d := decoder{buf: columns}
 	if n := d.count(); n != threads && d.err == nil {
@@ -144,16 +158,14 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	}
 	// What each thread is doing is its chunk's base plus the record's
 	// difference, one column after the other.
-	for _, add := range []func(x *doing, delta int64){
-		func(x *doing, delta int64) { x.state += uint32(delta) },
-		func(x *doing, delta int64) { x.stack += uint64(delta) },
-		func(x *doing, delta int64) { x.switches += uint64(delta) },
-	} {
-		for _, c := range chunks {
-			for j := range c.doing {
-				add(&c.doing[j], d.varint())
-			}
-		}
+	for i := range now {
+		now[i].state += uint32(d.varint())
+	}
+	for i := range now {
+		now[i].stack += uint64(d.varint())
+	}
+	for i := range now {
+		now[i].switches += uint64(d.varint())
 	}
 	moved := make([]bool, len(chunks)) // chunks whose sockets changed state since the chunk was stored
 	if r.version == encRecord {
@@ -165,33 +177,27 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 			return nil, fmt.Errorf("%d socket states for %d sockets", n, sockets)
 		}
 		for i, c := range chunks {
-			states := bytes.Clone(c.sockStates)
-			for j := range states {
+			var states []uint8 // nil while every socket is in its base state
+			for j, base := range c.sockStates {
 				delta := d.varint()
-				if delta != 0 {
-					// The chunk's fds are not as it stored them: a walk
-					// must count this run again (see FileRun).
-					moved[i] = true
-				}
-				v := int64(states[j]) + delta
+				v := int64(base) + delta
 				if v < 0 || v > math.MaxUint8 {
 					d.fail(errors.New("socket state out of range"))
 				}
-				states[j] = uint8(v)
-			}
-			k := 0
-			for j := range c.files {
-				if !c.files[j].Socket.IsZero() && k < len(states) {
-					if c.files[j].Socket.State != states[k] && !cache.counting() {
-						// Copied, not changed in place: the chunk's
-						// sockets are shared by every snapshot a walk
-						// decodes with it.
-						so := *c.files[j].Socket
-						so.State = states[k]
-						c.files[j].Socket = &so
-					}
-					k++
+				if delta != 0 && states == nil {
+					states = bytes.Clone(c.sockStates)
 				}
+				if states != nil {
+					states[j] = uint8(v)
+				}
+			}
+			if states != nil {
+				// The chunk's fds are not as it stored them: a walk
+				// must count this run again (see FileRun). A copy: the
+				// chunk is shared by every snapshot a walk decodes
+				// with it.
+				moved[i] = true
+				files[i] = withSocketStates(c.files, states)
 			}
 		}
 	}
@@ -206,24 +212,36 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return chunks[a].key.compare(chunks[b].key) })
 	stacks := stackLoader{lookup: lookup, index: map[uint64]int32{}}
-	counting := cache.counting()
+	fill := true
 	if cache != nil {
 		stacks.frames = cache.stacks
 		s.Tasks, s.Files = cache.tasks, cache.files
+		fill = !cache.noFiles
 	}
+	counting := cache.counting()
 	if counting {
-		cache.nThreads, cache.nFiles = threads, files
+		cache.nThreads, cache.nFiles = threads, nFiles
+		fill = false
 	} else {
 		s.Tasks = slices.Grow(s.Tasks, threads)
-		s.Files = slices.Grow(s.Files, files)
+	}
+	if fill {
+		s.Files = slices.Grow(s.Files, nFiles)
+	}
+	// Where each chunk's threads start in now.
+	starts := make([]int, len(chunks))
+	for i, n := 1, 0; i < len(chunks); i++ {
+		n += len(chunks[i-1].tasks)
+		starts[i] = n
 	}
 	var runs []FileRun
+	end := 0
 	for _, i := range order {
 		c := chunks[i]
 		for j, t := range c.tasks {
-			now := c.doing[j]
-			t.State, t.Switches, t.Stack = now.state, now.switches, -1
-			ref := now.stack
+			x := now[starts[i]+j]
+			t.State, t.Switches, t.Stack = x.state, x.switches, -1
+			ref := x.stack
 			if ref != 0 {
 				// Retention keeps the stacks the table lists: one
 				// outside it may be gone, or reused.
@@ -238,18 +256,38 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 				s.Tasks = append(s.Tasks, t)
 			}
 		}
-		if len(c.files) > 0 {
+		if fs := files[i]; len(fs) > 0 {
 			id := r.chunkIDs[i]
 			if moved[i] {
 				id = 0
 			}
-			if !counting {
-				runs = append(runs, FileRun{ChunkID: id, Start: len(s.Files), End: len(s.Files) + len(c.files)})
-				s.Files = append(s.Files, c.files...)
+			runs = append(runs, FileRun{ChunkID: id, Start: end, End: end + len(fs), Files: fs})
+			end += len(fs)
+			if fill {
+				s.Files = append(s.Files, fs...)
 			}
 		}
 	}
 	s.Stacks = stacks.stacks
-	cache.keep()
+	cache.keep(r.chunkIDs, chunks)
 	return runs, nil
+}
+
+// withSocketStates returns a copy of files whose sockets, in file order,
+// are in states; a socket whose state changes is copied too.
+func withSocketStates(files []snapshot.File, states []uint8) []snapshot.File {
+	files = slices.Clone(files)
+	k := 0
+	for j := range files {
+		if files[j].Socket.IsZero() || k >= len(states) {
+			continue
+		}
+		if files[j].Socket.State != states[k] {
+			so := *files[j].Socket
+			so.State = states[k]
+			files[j].Socket = &so
+		}
+		k++
+	}
+	return files
 }

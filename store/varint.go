@@ -80,6 +80,34 @@ func (d *decoder) count() int {
 	return int(n)
 }
 
+// stringTable reads a count and that many strings, copied into one string
+// whose pieces they are: a chunk's body has dozens, and one allocation each
+// was much of what a walk left to collect.
+func (d *decoder) stringTable() []string {
+	n := d.count()
+	table := d.buf
+	for range n {
+		if l := d.uvarint(); l > uint64(len(d.buf)) {
+			d.fail(errShort)
+		} else {
+			d.buf = d.buf[l:]
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	all := string(table[:len(table)-len(d.buf)])
+	strs := make([]string, n)
+	off := 0
+	for i := range strs {
+		l, k := binary.Uvarint(table[off:]) // read above: cannot fail
+		off += k
+		strs[i] = all[off : off+int(l)]
+		off += int(l)
+	}
+	return strs
+}
+
 // string copies: the input is a bbolt value, valid only in its transaction.
 func (d *decoder) string() string {
 	n := d.uvarint()

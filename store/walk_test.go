@@ -90,3 +90,78 @@ func TestWalk(t *testing.T) {
 		t.Errorf("Entries = %v, %v", entries, err)
 	}
 }
+
+// TestWalkSocketStates: a walk over snapshots whose sockets go to another
+// state and back gives each snapshot as Get does, with Walk and WalkRuns;
+// a run whose sockets moved has no chunk ID, and the runs a snapshot was
+// given still hold its fds after the walk has read the others (they are
+// the shared chunks: the next snapshot's states must not leak into them).
+func TestWalkSocketStates(t *testing.T) {
+	db := openTestDB(t)
+	var ids []uint64
+	for i := range 4 {
+		s := socketSnapshot()
+		if i%2 == 1 {
+			for j := range s.Files {
+				if so := s.Files[j].Socket; so != nil && so.State == snapshot.TCPCloseWait {
+					so.State = snapshot.TCPLastAck
+				}
+			}
+		}
+		ids = append(ids, mustPut(t, db, s))
+	}
+	for _, walk := range []struct {
+		name string
+		fn   func([]uint64, func(*snapshot.Snapshot, []FileRun) error) error
+	}{{"Walk", db.Walk}, {"WalkRuns", db.WalkRuns}} {
+		type given struct {
+			id   uint64
+			runs []FileRun
+		}
+		var all []given
+		err := walk.fn(ids, func(s *snapshot.Snapshot, runs []FileRun) error {
+			var files []snapshot.File
+			moved := 0
+			for _, r := range runs {
+				if walk.name == "Walk" && !cmp.Equal(r.Files, s.Files[r.Start:r.End], cmpOpts) {
+					t.Errorf("%s: snapshot %d: run %d..%d's Files are not s.Files there", walk.name, s.ID, r.Start, r.End)
+				}
+				if r.ChunkID == 0 {
+					moved++
+				}
+				files = append(files, r.Files...)
+			}
+			if walk.name == "WalkRuns" {
+				if len(s.Files) != 0 {
+					t.Errorf("WalkRuns: snapshot %d has %d fds in s.Files", s.ID, len(s.Files))
+				}
+				s.Files = files
+			}
+			if want := map[bool]int{false: 0, true: 1}[s.ID%2 == 0]; moved != want {
+				t.Errorf("%s: snapshot %d: %d runs without a chunk ID, want %d", walk.name, s.ID, moved, want)
+			}
+			want, err := db.Get(s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, s, cmpOpts); d != "" {
+				t.Errorf("%s: snapshot %d differs from Get (-Get +walk):\n%s", walk.name, s.ID, d)
+			}
+			all = append(all, given{s.ID, slices.Clone(runs)})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range all {
+			want, _ := db.Get(g.id)
+			var files []snapshot.File
+			for _, r := range g.runs {
+				files = append(files, r.Files...)
+			}
+			if d := cmp.Diff(want.Files, files, cmpOpts); d != "" {
+				t.Errorf("%s: snapshot %d's runs changed after the walk went on (-Get +runs):\n%s", walk.name, g.id, d)
+			}
+		}
+	}
+}

@@ -149,8 +149,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, refA, refB string, stdout io.Wr
 // walkRange compares the snapshots from refA to refB as it reads them, one
 // at a time in ID order (diff.Walk over store.Walk), so that memory stays
 // near two snapshots however long the range. It returns the report, the
-// range's metadata and, when needB is set, B whole (else B only when the
-// comparison read it).
+// range's metadata and, when needB is set, B whole (else no B).
 func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB bool) (*diff.Report, []diff.Head, *snapshot.Snapshot, error) {
 	tuneWalkGC()
 	db, err := g.openDB()
@@ -180,16 +179,26 @@ func walkRange(g *globalOptions, refA, refB string, opts diff.Options, needB boo
 	}
 	var b *snapshot.Snapshot
 	var runs []diff.FileRun
-	err = db.Walk(read, func(s *snapshot.Snapshot, stored []store.FileRun) error {
-		if s.ID == read[len(read)-1] {
-			b = s // the last: Walk reuses the others' memory
+	// WalkRuns: the fds stay in the store's decoded chunks, which diff
+	// keeps as they are, rather than being copied into s.Files for each
+	// snapshot; B gets its s.Files back when it is wanted whole.
+	err = db.WalkRuns(read, func(s *snapshot.Snapshot, stored []store.FileRun) error {
+		last := s.ID == read[len(read)-1]
+		if last && needB {
+			b = s // the last: the walk reuses the others' memory
+			if stored != nil {
+				b.Files = make([]snapshot.File, 0, stored[len(stored)-1].End)
+				for _, r := range stored {
+					b.Files = append(b.Files, r.Files...)
+				}
+			}
 		}
 		if w.Done() {
 			return nil
 		}
 		runs = runs[:0]
 		for _, r := range stored {
-			runs = append(runs, diff.FileRun{ID: r.ChunkID, Start: r.Start, End: r.End})
+			runs = append(runs, diff.FileRun{ID: r.ChunkID, Start: r.Start, End: r.End, Files: r.Files})
 		}
 		if stored == nil {
 			runs = nil // a record without chunks: diff counts every fd
