@@ -9,7 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Limits of the in-kernel filters (the sizes of the arrays in
@@ -82,8 +82,13 @@ func Load(f Filter) (*Objects, error) {
 	if err := checkKernel(); err != nil {
 		return nil, err
 	}
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, os.ErrPermission) {
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK: lift it
+	// before loading, as cilium/ebpf's rlimit.RemoveMemlock does there.
+	// (Not that package: its init probes the kernel with a BPF map in every
+	// itersnap process, an `itersnap list` too.) Later kernels charge the
+	// memory cgroup, and the limit does not matter.
+	unlimited := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unlimited); err != nil && !errors.Is(err, unix.EPERM) {
 		return nil, fmt.Errorf("raise memlock rlimit: %w", err)
 	}
 	p, name, mainRefusal, err := loadPrograms(f)
