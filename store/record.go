@@ -17,7 +17,7 @@ type recordHead struct {
 	chunkIDs []uint64 // ascending: small deltas, whatever the pids
 	stackIDs []uint64 // ascending: the stacks the snapshot's threads are in
 	columns  []byte   // packed
-	version  byte     // encRecord, or encRecordV2 without socket states
+	version  byte     // encRecord, encRecordV3 with a state difference for every socket, or encRecordV2 without socket states
 }
 
 // encodeRecord returns the records value of a snapshot made of chunks,
@@ -71,16 +71,30 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 			col.varint(int64(d.switches - bases[i][j].switches))
 		}
 	}
-	// Then the sockets' states, the same way (version 3).
-	sockets := 0
-	for _, c := range chunks {
-		sockets += len(c.sockStates)
-	}
-	col.uvarint(uint64(sockets))
+	// Then the sockets whose state is not their chunk's base: an idle
+	// host's thousands of sockets are where they were, and a connection
+	// that moved on stays a difference in every record until its chunk is
+	// stored again, so only those are listed (version 4; version 3 had a
+	// difference for every socket).
+	var at []uint64 // socket index − previous one's − 1, over all chunks in table order
+	var deltas []int64
+	next := uint64(0)
+	k := uint64(0)
 	for i, c := range chunks {
 		for j, st := range c.sockStates {
-			col.varint(int64(st) - int64(sockBases[i][j]))
+			if delta := int64(st) - int64(sockBases[i][j]); delta != 0 {
+				at, deltas = append(at, k-next), append(deltas, delta)
+				next = k + 1
+			}
+			k++
 		}
+	}
+	col.uvarint(uint64(len(at)))
+	for _, gap := range at {
+		col.uvarint(gap)
+	}
+	for _, delta := range deltas {
+		col.varint(delta)
 	}
 
 	tables := append(idTable(ids), idTable(stackIDs)...)
@@ -94,8 +108,8 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 
 func decodeRecordHead(v []byte) (recordHead, error) {
 	version := byte(encRecord)
-	if len(v) > 0 && v[0] == encRecordV2 {
-		version = encRecordV2
+	if len(v) > 0 && (v[0] == encRecordV2 || v[0] == encRecordV3) {
+		version = v[0]
 	}
 	tables, columns, err := splitTable(v, version)
 	if err != nil {
@@ -156,44 +170,11 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 		}
 	}
 	moved := make([]bool, len(chunks)) // chunks whose sockets changed state since the chunk was stored
-	if r.version == encRecord {
-		sockets := 0
-		for _, c := range chunks {
-			sockets += len(c.sockStates)
-		}
-		if n := d.count(); n != sockets && d.err == nil {
-			return nil, fmt.Errorf("%d socket states for %d sockets", n, sockets)
-		}
-		for i, c := range chunks {
-			states := bytes.Clone(c.sockStates)
-			for j := range states {
-				delta := d.varint()
-				if delta != 0 {
-					// The chunk's fds are not as it stored them: a walk
-					// must count this run again (see FileRun).
-					moved[i] = true
-				}
-				v := int64(states[j]) + delta
-				if v < 0 || v > math.MaxUint8 {
-					d.fail(errors.New("socket state out of range"))
-				}
-				states[j] = uint8(v)
-			}
-			k := 0
-			for j := range c.files {
-				if !c.files[j].Socket.IsZero() && k < len(states) {
-					if c.files[j].Socket.State != states[k] {
-						// Copied, not changed in place: the chunk's
-						// sockets are shared by every snapshot a walk
-						// decodes with it.
-						so := *c.files[j].Socket
-						so.State = states[k]
-						c.files[j].Socket = &so
-					}
-					k++
-				}
-			}
-		}
+	switch r.version {
+	case encRecord:
+		readSockDeltas(&d, chunks, moved)
+	case encRecordV3:
+		readSockDeltasV3(&d, chunks, moved)
 	}
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("thread columns: %w", err)
@@ -243,4 +224,102 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 	s.Stacks = stacks.stacks
 	cache.keep()
 	return runs, nil
+}
+
+// readSockDeltas applies a version 4 record's socket states to chunks: the
+// sockets that moved on from their chunk's base, listed by their index
+// among all of the chunks' sockets, in table order.
+func readSockDeltas(d *decoder, chunks []chunk, moved []bool) {
+	sockets := 0
+	for _, c := range chunks {
+		sockets += len(c.sockStates)
+	}
+	n := d.count()
+	if n > sockets {
+		d.fail(fmt.Errorf("%d socket state differences for %d sockets", n, sockets))
+		return
+	}
+	at := make([]int, n)
+	next := 0
+	for i := range at {
+		gap := d.uvarint()
+		if gap >= uint64(sockets-next) {
+			d.fail(errors.New("socket state difference past the last socket"))
+			return
+		}
+		at[i] = next + int(gap)
+		next = at[i] + 1
+	}
+	states := make([][]uint8, len(chunks)) // copies of the chunks' bases, for the chunks that moved
+	i, first := 0, 0                       // the chunk of at[k], and its first socket's index
+	for _, k := range at {
+		for k >= first+len(chunks[i].sockStates) {
+			first += len(chunks[i].sockStates)
+			i++
+		}
+		if states[i] == nil {
+			states[i] = bytes.Clone(chunks[i].sockStates)
+		}
+		delta := d.varint()
+		v := int64(states[i][k-first]) + delta
+		if delta == 0 || v < 0 || v > math.MaxUint8 {
+			d.fail(errors.New("socket state difference zero or out of range"))
+			return
+		}
+		states[i][k-first] = uint8(v)
+		moved[i] = true
+	}
+	for i, st := range states {
+		if st == nil {
+			st = chunks[i].sockStates // a chunk's files carry no state: see extraStrings
+		}
+		setSockStates(chunks[i], st)
+	}
+}
+
+// readSockDeltasV3 applies a version 3 record's socket states to chunks: a
+// difference for every socket.
+func readSockDeltasV3(d *decoder, chunks []chunk, moved []bool) {
+	sockets := 0
+	for _, c := range chunks {
+		sockets += len(c.sockStates)
+	}
+	if n := d.count(); n != sockets && d.err == nil {
+		d.fail(fmt.Errorf("%d socket states for %d sockets", n, sockets))
+		return
+	}
+	for i, c := range chunks {
+		states := bytes.Clone(c.sockStates)
+		for j := range states {
+			delta := d.varint()
+			if delta != 0 {
+				// The chunk's fds are not as it stored them: a walk
+				// must count this run again (see FileRun).
+				moved[i] = true
+			}
+			v := int64(states[j]) + delta
+			if v < 0 || v > math.MaxUint8 {
+				d.fail(errors.New("socket state out of range"))
+			}
+			states[j] = uint8(v)
+		}
+		setSockStates(c, states)
+	}
+}
+
+// setSockStates gives c's sockets states, one per socket in file order.
+func setSockStates(c chunk, states []uint8) {
+	k := 0
+	for j := range c.files {
+		if !c.files[j].Socket.IsZero() && k < len(states) {
+			if c.files[j].Socket.State != states[k] {
+				// Copied, not changed in place: the chunk's sockets are
+				// shared by every snapshot a walk decodes with it.
+				so := *c.files[j].Socket
+				so.State = states[k]
+				c.files[j].Socket = &so
+			}
+			k++
+		}
+	}
 }

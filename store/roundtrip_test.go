@@ -171,7 +171,7 @@ func TestReadsOlderSchemas(t *testing.T) {
 				s.State = snapshot.TCPLastAck
 			}
 		}
-		checkOlderSchema(t, "v3-socket-states.db", []*snapshot.Snapshot{socketSnapshot(), changed}, encRecord)
+		checkOlderSchema(t, "v3-socket-states.db", []*snapshot.Snapshot{socketSnapshot(), changed}, encRecordV3)
 	})
 }
 
