@@ -20,14 +20,18 @@ import (
 //	snapmeta   1 | JSON of snapshot.Meta
 //	           (JSON: small, read alone by `list`, readable with `bbolt get`,
 //	           and new Meta fields need no new encoding version)
-//	records    3 | uvarint len(table) | table | packed(columns)
+//	records    4 | uvarint len(table) | table | packed(columns)
 //	  table    uvarint n | n × Δ chunk ID: the snapshot's process chunks, in
 //	           pid order. Outside the packed part so that retention finds the
 //	           chunks a record uses without inflating anything.
 //	  columns  what changes between takes of an idle host, as differences
 //	           from each chunk's base (record.go): per thread in chunk order,
-//	           state, stack and nvcsw+nivcsw; then uvarint k | k socket
-//	           states (version 3; version 2 records have no socket states)
+//	           state, stack and nvcsw+nivcsw; then uvarint k | k ×
+//	           uvarint gap | k × Δstate: the sockets whose state is not
+//	           their chunk's base, by index among all the chunks' sockets
+//	           (gap: index − previous listed one's − 1). Version 3 records
+//	           had uvarint k | k socket state Δ, one per socket; version 2
+//	           none
 //	chunks     2 | uvarint len(head) | head | packed(body)
 //	  head     pid, fd range, the threads' base states, stacks and switch
 //	           counts, then (version 2) uvarint k | k sockets' base states
@@ -74,7 +78,8 @@ const (
 	encMeta     = 1
 	encRecordV1 = 1
 	encRecordV2 = 2 // before socket states
-	encRecord   = 3
+	encRecordV3 = 3 // a socket state difference for every socket
+	encRecord   = 4
 	encChunkV1  = 1 // before sockets and containers
 	encChunk    = 2
 	encStack    = 1

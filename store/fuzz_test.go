@@ -2,7 +2,11 @@ package store
 
 import (
 	"bytes"
+	"fmt"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // FuzzDecodeSnapshot feeds arbitrary record and chunk values to the
@@ -16,7 +20,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	stack := encodeFrames(stackSleep)
 	meta, _ := encodeMeta(sampleSnapshot().Meta)
 	// And version 2 chunks, with sockets and cgroups, each with a record
-	// that refers to it alone.
+	// (version 4) that refers to it alone.
 	sock := socketSnapshot()
 	var p packer
 	for _, c := range splitChunks(sock, make([]uint64, len(sock.Stacks))) {
@@ -24,7 +28,33 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		record := encodeRecord([]uint64{1}, []chunk{c}, [][]doing{c.doing}, [][]uint8{c.sockStates})
 		f.Add(record, v)
 		f.Add(record, v[:len(v)/2])
+		// The same with every socket moved on from the chunk's states.
+		moved := make([]uint8, len(c.sockStates))
+		for i, st := range c.sockStates {
+			moved[i] = st ^ 1
+		}
+		f.Add(encodeRecord([]uint64{1}, []chunk{c}, [][]doing{c.doing}, [][]uint8{moved}), v)
 	}
+	// And version 3 records (a state difference for every socket), with
+	// their first chunk, from testdata/store/v3-socket-states.db.
+	old, err := Open(filepath.Join("..", "testdata", "store", "v3-socket-states.db"), Options{ReadOnly: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := old.bolt.View(func(tx *bolt.Tx) error {
+		for id := uint64(1); id <= 2; id++ {
+			record := getRecord(tx.Bucket(bucketRecords), id)
+			r, err := decodeRecordHead(record)
+			if err != nil || r.version != encRecordV3 {
+				return fmt.Errorf("record %d: version %d, %v", id, r.version, err)
+			}
+			f.Add(bytes.Clone(record), bytes.Clone(tx.Bucket(bucketChunks).Get(idKey(r.chunkIDs[0]))))
+		}
+		return nil
+	}); err != nil {
+		f.Fatal(err)
+	}
+	old.Close()
 	f.Fuzz(func(t *testing.T, record, chunk []byte) {
 		lookup := func(bucket []byte, id uint64) []byte {
 			if bytes.Equal(bucket, bucketStacks) {

@@ -17,7 +17,7 @@ type recordHead struct {
 	chunkIDs []uint64 // ascending: small deltas, whatever the pids
 	stackIDs []uint64 // ascending: the stacks the snapshot's threads are in
 	columns  []byte   // packed
-	version  byte     // encRecord, or encRecordV2 without socket states
+	version  byte     // encRecord, encRecordV3 with a state difference for every socket, or encRecordV2 without socket states
 }
 
 // encodeRecord returns the records value of a snapshot made of chunks,
@@ -71,16 +71,30 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 			col.varint(int64(d.switches - bases[i][j].switches))
 		}
 	}
-	// Then the sockets' states, the same way (version 3).
-	sockets := 0
-	for _, c := range chunks {
-		sockets += len(c.sockStates)
-	}
-	col.uvarint(uint64(sockets))
+	// Then the sockets whose state is not their chunk's base: an idle
+	// host's thousands of sockets are where they were, and a connection
+	// that moved on stays a difference in every record until its chunk is
+	// stored again, so only those are listed (version 4; version 3 had a
+	// difference for every socket).
+	var at []uint64 // socket index − previous one's − 1, over all chunks in table order
+	var deltas []int64
+	next := uint64(0)
+	k := uint64(0)
 	for i, c := range chunks {
 		for j, st := range c.sockStates {
-			col.varint(int64(st) - int64(sockBases[i][j]))
+			if delta := int64(st) - int64(sockBases[i][j]); delta != 0 {
+				at, deltas = append(at, k-next), append(deltas, delta)
+				next = k + 1
+			}
+			k++
 		}
+	}
+	col.uvarint(uint64(len(at)))
+	for _, gap := range at {
+		col.uvarint(gap)
+	}
+	for _, delta := range deltas {
+		col.varint(delta)
 	}
 
 	tables := append(idTable(ids), idTable(stackIDs)...)
@@ -94,8 +108,8 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 
 func decodeRecordHead(v []byte) (recordHead, error) {
 	version := byte(encRecord)
-	if len(v) > 0 && v[0] == encRecordV2 {
-		version = encRecordV2
+	if len(v) > 0 && (v[0] == encRecordV2 || v[0] == encRecordV3) {
+		version = v[0]
 	}
 	tables, columns, err := splitTable(v, version)
 	if err != nil {
@@ -168,37 +182,20 @@ func decodeRecordCached(v []byte, s *snapshot.Snapshot, lookup lookupFunc, cache
 		now[i].switches += uint64(d.varint())
 	}
 	moved := make([]bool, len(chunks)) // chunks whose sockets changed state since the chunk was stored
-	if r.version == encRecord {
-		sockets := 0
-		for _, c := range chunks {
-			sockets += len(c.sockStates)
-		}
-		if n := d.count(); n != sockets && d.err == nil {
-			return nil, fmt.Errorf("%d socket states for %d sockets", n, sockets)
-		}
-		for i, c := range chunks {
-			var states []uint8 // nil while every socket is in its base state
-			for j, base := range c.sockStates {
-				delta := d.varint()
-				v := int64(base) + delta
-				if v < 0 || v > math.MaxUint8 {
-					d.fail(errors.New("socket state out of range"))
-				}
-				if delta != 0 && states == nil {
-					states = bytes.Clone(c.sockStates)
-				}
-				if states != nil {
-					states[j] = uint8(v)
-				}
-			}
-			if states != nil {
-				// The chunk's fds are not as it stored them: a walk
-				// must count this run again (see FileRun). A copy: the
-				// chunk is shared by every snapshot a walk decodes
-				// with it.
-				moved[i] = true
-				files[i] = withSocketStates(c.files, states)
-			}
+	var states [][]uint8               // per chunk, its sockets' states where they moved on from the base
+	switch r.version {
+	case encRecord:
+		states = readSockDeltas(&d, chunks)
+	case encRecordV3:
+		states = readSockDeltasV3(&d, chunks)
+	}
+	for i, st := range states {
+		if st != nil {
+			// The chunk's fds are not as it stored them: a walk must
+			// count this run again (see FileRun). A copy: the chunk is
+			// shared by every snapshot a walk decodes with it.
+			moved[i] = true
+			files[i] = withSocketStates(chunks[i].files, st)
 		}
 	}
 	if err := d.done(); err != nil {
@@ -290,4 +287,80 @@ func withSocketStates(files []snapshot.File, states []uint8) []snapshot.File {
 		k++
 	}
 	return files
+}
+
+// readSockDeltas reads a version 4 record's socket states: the sockets
+// that moved on from their chunk's base, listed by their index among all
+// of the chunks' sockets, in table order. It returns, per chunk, its
+// sockets' states when some moved, else nil.
+func readSockDeltas(d *decoder, chunks []chunk) [][]uint8 {
+	sockets := 0
+	for _, c := range chunks {
+		sockets += len(c.sockStates)
+	}
+	n := d.count()
+	if n > sockets {
+		d.fail(fmt.Errorf("%d socket state differences for %d sockets", n, sockets))
+		return nil
+	}
+	at := make([]int, n)
+	next := 0
+	for i := range at {
+		gap := d.uvarint()
+		if gap >= uint64(sockets-next) {
+			d.fail(errors.New("socket state difference past the last socket"))
+			return nil
+		}
+		at[i] = next + int(gap)
+		next = at[i] + 1
+	}
+	states := make([][]uint8, len(chunks)) // copies of the chunks' bases, for the chunks that moved
+	i, first := 0, 0                       // the chunk of at[k], and its first socket's index
+	for _, k := range at {
+		for k >= first+len(chunks[i].sockStates) {
+			first += len(chunks[i].sockStates)
+			i++
+		}
+		if states[i] == nil {
+			states[i] = bytes.Clone(chunks[i].sockStates)
+		}
+		delta := d.varint()
+		v := int64(states[i][k-first]) + delta
+		if delta == 0 || v < 0 || v > math.MaxUint8 {
+			d.fail(errors.New("socket state difference zero or out of range"))
+			return nil
+		}
+		states[i][k-first] = uint8(v)
+	}
+	return states
+}
+
+// readSockDeltasV3 reads a version 3 record's socket states, a difference
+// for every socket, as readSockDeltas returns them.
+func readSockDeltasV3(d *decoder, chunks []chunk) [][]uint8 {
+	sockets := 0
+	for _, c := range chunks {
+		sockets += len(c.sockStates)
+	}
+	if n := d.count(); n != sockets && d.err == nil {
+		d.fail(fmt.Errorf("%d socket states for %d sockets", n, sockets))
+		return nil
+	}
+	states := make([][]uint8, len(chunks))
+	for i, c := range chunks {
+		for j, base := range c.sockStates {
+			delta := d.varint()
+			v := int64(base) + delta
+			if v < 0 || v > math.MaxUint8 {
+				d.fail(errors.New("socket state out of range"))
+			}
+			if delta != 0 && states[i] == nil {
+				states[i] = bytes.Clone(c.sockStates)
+			}
+			if states[i] != nil {
+				states[i][j] = uint8(v)
+			}
+		}
+	}
+	return states
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -149,16 +150,35 @@ func TestSyntheticRoundTrip(t *testing.T) {
 // TestReadsOlderSchemas: databases written by earlier itersnaps (schema 1,
 // before chunks, testdata/store/v1.db; schema 2, whole records,
 // testdata/store/v2.db; schema 3 before sockets and containers, version 1
-// chunks, testdata/store/v3.db) read as they were, read-only and without
-// migrating, and a take migrates them and adds snapshots in the current
-// layout.
+// chunks, testdata/store/v3.db; schema 3 with version 3 records, whose
+// sockets' state differences are a column for every socket,
+// testdata/store/v3-socket-states.db) read as they were, read-only and
+// without migrating, and a take migrates them and adds snapshots in the
+// current layout.
 func TestReadsOlderSchemas(t *testing.T) {
 	for _, name := range []string{"v1.db", "v2.db", "v3.db"} {
-		t.Run(name, func(t *testing.T) { checkOlderSchema(t, name) })
+		t.Run(name, func(t *testing.T) {
+			checkOlderSchema(t, name, []*snapshot.Snapshot{sampleSnapshot(), syntheticSnapshot(40, 5, 200, 1)})
+		})
 	}
+	// Written by itersnap at commit 416467b: socketSnapshot, then the same
+	// host with its CLOSE_WAIT connection in LAST_ACK, whose record refers
+	// to the first one's chunks with a state difference.
+	t.Run("v3-socket-states.db", func(t *testing.T) {
+		changed := socketSnapshot()
+		for i := range changed.Files {
+			if s := changed.Files[i].Socket; s != nil && s.State == snapshot.TCPCloseWait {
+				s.State = snapshot.TCPLastAck
+			}
+		}
+		checkOlderSchema(t, "v3-socket-states.db", []*snapshot.Snapshot{socketSnapshot(), changed}, encRecordV3)
+	})
 }
 
-func checkOlderSchema(t *testing.T, name string) {
+// checkOlderSchema checks the database testdata/store/name, which holds
+// want; with versions, it first checks that the records of want are of
+// those encoding versions, so that the test keeps reading what it says.
+func checkOlderSchema(t *testing.T, name string, want []*snapshot.Snapshot, versions ...byte) {
 	path := filepath.Join(t.TempDir(), name)
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "store", name))
 	if err != nil {
@@ -167,7 +187,6 @@ func checkOlderSchema(t *testing.T, name string) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	want := []*snapshot.Snapshot{sampleSnapshot(), syntheticSnapshot(40, 5, 200, 1)}
 	check := func(db *DB) {
 		t.Helper()
 		for i, w := range want {
@@ -184,6 +203,18 @@ func checkOlderSchema(t *testing.T, name string) {
 	ro, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("read-only Open of %s: %v", name, err)
+	}
+	if len(versions) > 0 {
+		if err := ro.bolt.View(func(tx *bolt.Tx) error {
+			for id := range want {
+				if v := getRecord(tx.Bucket(bucketRecords), uint64(id+1)); len(v) == 0 || !slices.Contains(versions, v[0]) {
+					t.Errorf("record %d of %s is not of version %v", id+1, name, versions)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	check(ro)
 	ro.Close()

@@ -87,3 +87,63 @@ func TestSocketsRoundTrip(t *testing.T) {
 		t.Errorf("Get() of the changed snapshot mismatch (-want +got):\n%s", d)
 	}
 }
+
+// TestSocketStatesOverTime: on the idle host whose connections change
+// state every minute, so that records list more and more sockets that
+// moved on from their chunks' states, in chunks all over the table, every
+// snapshot reads back as it was stored, by Get and by Walk, and Walk hands
+// the chunks whose sockets moved on as runs of their own.
+func TestSocketStatesOverTime(t *testing.T) {
+	db := openTestDB(t)
+	h := newIdleHost()
+	h.stateChanges = true
+	var want []*snapshot.Snapshot
+	var ids []uint64
+	for i := range 30 {
+		if i > 0 {
+			h.step()
+		}
+		s := h.snapshot()
+		ids = append(ids, mustPut(t, db, s))
+		want = append(want, s)
+	}
+	for i, w := range want {
+		got, err := db.Get(w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(w, got, cmpOpts); d != "" {
+			t.Fatalf("Get(%d) mismatch (-want +got):\n%s", w.ID, d)
+		}
+		if i == len(want)-1 {
+			changed := 0
+			for j := range got.Files {
+				if so := got.Files[j].Socket; so != nil && so.State == snapshot.TCPCloseWait {
+					changed++
+				}
+			}
+			if changed < 5 {
+				t.Errorf("%d connections in CLOSE_WAIT after 30 minutes: the model no longer changes states", changed)
+			}
+		}
+	}
+	i, moved := 0, 0
+	err := db.Walk(ids, func(s *snapshot.Snapshot, runs []FileRun) error {
+		if d := cmp.Diff(want[i], s, cmpOpts); d != "" {
+			t.Fatalf("Walk's snapshot %d mismatch (-want +got):\n%s", s.ID, d)
+		}
+		for _, r := range runs {
+			if r.ChunkID == 0 {
+				moved++
+			}
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved == 0 {
+		t.Error("no run was handed over as moved on from its chunk")
+	}
+}
