@@ -4,6 +4,7 @@ package collect
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -80,6 +81,9 @@ func TestAgreesWithSS(t *testing.T) {
 		t.Skip("ss -p reads every process's fds: seconds on a busy host")
 	}
 	if _, err := exec.LookPath("ss"); err != nil {
+		if os.Getenv("ITERSNAP_REQUIRE_BPF") == "1" {
+			t.Fatal("no ss(8) to compare with (Debian: iproute2), but ITERSNAP_REQUIRE_BPF=1")
+		}
 		t.Skip("no ss(8)")
 	}
 	addr := closingServer(t)
