@@ -211,10 +211,6 @@ func (db *DB) ReadBack(r Receipt) error {
 			return db.corrupt(fmt.Errorf("snapshot %d: %w", r.ID, err))
 		}
 		got = s.Meta
-		if len(recordValue) > 0 && recordValue[0] == encRecordV1 {
-			// Not what Commit writes, but decoded whole all the same.
-			cache.nThreads, cache.nFiles = len(s.Tasks), len(s.Files)
-		}
 		return nil
 	})
 	if err != nil {

@@ -9,10 +9,11 @@ import (
 	"testing"
 )
 
-// itersnapBinary builds the itersnap binary into a directory of tb's and
-// returns its path, built as `make build` does: what the benchmarks run when they measure memory. The
-// test binary is no stand-in there, as it links the DuckDB driver of the
-// fleet test: an idle-host take in it peaks at ~37 MB, in itersnap at ~14.
+// itersnapBinary builds the itersnap binary into a directory of tb's, as
+// `make build` does, and returns its path: what the benchmarks run when
+// they measure memory. The test binary is no stand-in there, as it links
+// the DuckDB driver of the fleet test: an idle-host take in it peaks at
+// ~37 MB, in itersnap at ~14.
 func itersnapBinary(tb testing.TB) string {
 	tb.Helper()
 	goCmd, err := exec.LookPath("go")

@@ -56,12 +56,7 @@ func loadAllDiffRole(args []string) {
 
 // reportHWM writes the process's peak RSS (VmHWM, kB) on stderr.
 func reportHWM() {
-	status, _ := os.ReadFile("/proc/self/status")
-	for line := range strings.Lines(string(status)) {
-		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			fmt.Fprintf(os.Stderr, "VmHWM %s\n", strings.TrimSuffix(strings.TrimSpace(kb), " kB"))
-		}
-	}
+	fmt.Fprintf(os.Stderr, "VmHWM %d\n", peakRSSKB())
 }
 
 // busyHost is the diff benchmark's host, taken every minute: processes of
