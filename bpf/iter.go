@@ -30,10 +30,12 @@ const readSize = 64 << 10
 
 // WalkTimes is where a walk's time went: in the kernel (the reads, which run
 // the program over the next tasks or fds) and decoding what they returned;
-// and how many bytes the kernel wrote.
+// and how many bytes and records (threads, fds) the kernel wrote: with
+// filters set, what passed them in the kernel.
 type WalkTimes struct {
 	Kernel, Decode time.Duration
 	Bytes          int64
+	Records        int
 }
 
 // stream runs the iterator it and hands decode the records as they are read,
@@ -100,8 +102,12 @@ func (o *Objects) Tasks(times *WalkTimes, fn func(rec *TaskRecord, stack []uint6
 		return err
 	}
 	stack := make([]uint64, 0, 128)
+	count := func(rec *TaskRecord, stack []uint64) {
+		times.Records++
+		fn(rec, stack)
+	}
 	return stream(o.task, &o.taskBuf, times, func(data []byte, final bool) (int, error) {
-		return decodeTaskStream(data, final, stack, fn, func(rec *SymbolRecord, text []byte) {
+		return decodeTaskStream(data, final, stack, count, func(rec *SymbolRecord, text []byte) {
 			if text != nil {
 				sym(rec.Addr, text)
 			}
@@ -205,8 +211,12 @@ type SockRecord = itersnapSockRec
 // name: they are reused or alias the read buffer.
 func (o *Objects) Files(times *WalkTimes, fn func(rec *FileRecord, path []byte, sock *SockRecord, name []byte)) error {
 	pseudo := make([]byte, 0, pseudoBytes)
+	count := func(rec *FileRecord, path []byte, sock *SockRecord, name []byte) {
+		times.Records++
+		fn(rec, path, sock, name)
+	}
 	return stream(o.file, &o.fileBuf, times, func(data []byte, final bool) (int, error) {
-		return decodeFileStream(data, final, pseudo, fn)
+		return decodeFileStream(data, final, pseudo, count)
 	})
 }
 

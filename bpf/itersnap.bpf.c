@@ -23,6 +23,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PATH_BYTES 4096 // PATH_MAX
 #define MAX_PIDS 64
 #define MAX_COMMS 16
+#define MAX_CGROUPS 64
+#define MAX_CGROUP_LEVEL 255 // far deeper than any host nests its cgroups
 #define MAX_SYMBOLIZED 32768
 #define SYM_SLOTS 256 // a power of two, as STACK_SLOTS
 #define SYM_BYTES 192 // the most of a symbol kept, NUL included; see sym_rec
@@ -134,6 +136,12 @@ struct file_scratch {
 	u32 cloexec_tid;
 	u32 cloexec_word;
 	u64 cloexec_bits;
+	// Whether fd table owner want_tid passed the filters, judged in walk
+	// want_session: once per table, not once per fd (the cgroup filter
+	// reads memory for each of its cgroups).
+	u64 want_session;
+	u32 want_tid;
+	u32 want;
 	char path[PATH_BYTES];
 };
 
@@ -163,13 +171,20 @@ struct {
 	__type(value, u64);
 } symbolized SEC(".maps");
 
-// Filters, set by userspace before load. A task passes when no filter is set,
-// or when its tgid is in filter_pids, or its comm or its process's comm is in
-// filter_comms.
+// Filters, set by userspace before load. A task passes the pid and name
+// filters when none is set, or when its tgid is in filter_pids, or its comm
+// or its process's comm is in filter_comms. With filter_by_cgroup set it
+// must besides be in one of the nr_filter_cgroups cgroups or below one:
+// userspace resolves --container and --cgroup to the cgroups' ids and
+// levels before load (none at all when nothing matched).
 const volatile u32 nr_filter_pids = 0;
 const volatile u32 filter_pids[MAX_PIDS] = {};
 const volatile u32 nr_filter_comms = 0;
 const volatile char filter_comms[MAX_COMMS][TASK_COMM_LEN] = {};
+const volatile u32 filter_by_cgroup = 0;
+const volatile u32 nr_filter_cgroups = 0;
+const volatile u64 filter_cgroup_ids[MAX_CGROUPS] = {};
+const volatile u32 filter_cgroup_levels[MAX_CGROUPS] = {};
 
 // comm_equal compares two comms up to the NUL. Kernels before 5.17 set
 // comm with strlcpy (fs/exec.c __set_task_comm; 5.17 made it strscpy_pad),
@@ -187,7 +202,7 @@ static __always_inline bool comm_equal(const volatile char *a, const volatile ch
 	return true;
 }
 
-static __always_inline bool wanted(struct task_struct *task)
+static __always_inline bool wanted_by_task(struct task_struct *task)
 {
 	if (nr_filter_pids == 0 && nr_filter_comms == 0)
 		return true;
@@ -208,6 +223,66 @@ static __always_inline bool wanted(struct task_struct *task)
 			return true;
 	}
 	return false;
+}
+
+// ancestor_id is the id of cgrp's ancestor at level (cgrp itself at its
+// own level), as kernel/cgroup/cgroup.c cgroup_is_descendant reads it:
+// one load per filter cgroup, not a walk up the tree. cgrp came through
+// BPF_CORE_READ, so it is a plain number to the verifier, and the reads
+// go through bpf_probe_read_kernel.
+//
+// Each layout is read in a function of its own, not inlined: a CO-RE
+// relocation of a field this kernel lacks becomes a call of an invalid
+// helper, harmless where the verifier sees it is never reached, but clang
+// hoists a field offset out of the branch that guards it into the path
+// every task takes. A call it does not hoist.
+static __noinline u64 ancestor_id_ptrs(struct cgroup *cgrp, u32 level)
+{
+	struct cgroup *anc = NULL;
+	bpf_probe_read_kernel(&anc, sizeof(anc),
+			      (void *)cgrp + bpf_core_field_offset(struct cgroup, ancestors) + level * sizeof(anc));
+	if (!anc)
+		return 0;
+	return BPF_CORE_READ(anc, kn, id);
+}
+
+static __noinline u64 ancestor_id_pre61(struct cgroup *cgrp, u32 level)
+{
+	u64 id = 0;
+	bpf_probe_read_kernel(&id, sizeof(id),
+			      (void *)cgrp + bpf_core_field_offset(struct cgroup___pre61, ancestor_ids) + level * sizeof(id));
+	return id;
+}
+
+static __always_inline u64 ancestor_id(struct cgroup *cgrp, u32 level)
+{
+	if (bpf_core_field_exists(cgrp->ancestors))
+		return ancestor_id_ptrs(cgrp, level);
+	return ancestor_id_pre61(cgrp, level);
+}
+
+static __always_inline bool wanted_by_cgroup(struct task_struct *task)
+{
+	if (!filter_by_cgroup)
+		return true;
+	// cgroups is __rcu: BPF_CORE_READ, as for cred.
+	struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	if (!cgrp)
+		return false;
+	int level = BPF_CORE_READ(cgrp, level);
+	if (level < 0 || level > MAX_CGROUP_LEVEL)
+		return false;
+	for (u32 i = 0; i < MAX_CGROUPS && i < nr_filter_cgroups; i++) {
+		u32 l = filter_cgroup_levels[i];
+		if (l <= level && ancestor_id(cgrp, l) == filter_cgroup_ids[i])
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool wanted(struct task_struct *task)
+{
+	return wanted_by_task(task) && wanted_by_cgroup(task);
 }
 
 static __always_inline u32 task_state(struct task_struct *task)
@@ -472,10 +547,18 @@ int dump_file(struct bpf_iter__task_file *ctx)
 
 	// kernel/bpf/task_iter.c visits each fd table once: threads that share
 	// their leader's table are skipped there, not here.
-	if (!task || !file || !wanted(task))
+	if (!task || !file)
 		return 0;
 	struct file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
 	if (!s)
+		return 0;
+	u64 session = ctx->meta->session_id;
+	if (s->want_session != session || s->want_tid != task->pid) {
+		s->want = wanted(task);
+		s->want_session = session;
+		s->want_tid = task->pid;
+	}
+	if (!s->want)
 		return 0;
 
 	struct file_rec *r = &s->rec;

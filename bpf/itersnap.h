@@ -168,6 +168,16 @@ struct kernfs_node {
 
 struct cgroup {
 	struct kernfs_node *kn;
+	int level; // the root is at 0, each step down adds one
+	// This cgroup's ancestors, indexed by their level, itself at [level]
+	// (include/linux/cgroup-defs.h; Linux 6.1, before which the array held
+	// their ids: cgroup___pre61).
+	struct cgroup *ancestors[0];
+} __attribute__((preserve_access_index));
+
+// Before 6.1, struct cgroup kept its ancestors' ids, not pointers.
+struct cgroup___pre61 {
+	u64 ancestor_ids[0];
 } __attribute__((preserve_access_index));
 
 struct css_set {

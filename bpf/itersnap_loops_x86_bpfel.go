@@ -46,6 +46,9 @@ type itersnap_loopsFileScratch struct {
 	CloexecTid     uint32
 	CloexecWord    uint32
 	CloexecBits    uint64
+	WantSession    uint64
+	WantTid        uint32
+	Want           uint32
 	Path           [4096]int8
 }
 
@@ -86,16 +89,20 @@ type itersnap_loopsTaskScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	itersnap_loopsMapFileScratch    = "file_scratch"
-	itersnap_loopsMapSymbolized     = "symbolized"
-	itersnap_loopsMapTaskScratch    = "task_scratch"
-	itersnap_loopsProgDumpFile      = "dump_file"
-	itersnap_loopsProgDumpTask      = "dump_task"
-	itersnap_loopsProgTestCommEqual = "test_comm_equal"
-	itersnap_loopsVarFilterComms    = "filter_comms"
-	itersnap_loopsVarFilterPids     = "filter_pids"
-	itersnap_loopsVarNrFilterComms  = "nr_filter_comms"
-	itersnap_loopsVarNrFilterPids   = "nr_filter_pids"
+	itersnap_loopsMapFileScratch        = "file_scratch"
+	itersnap_loopsMapSymbolized         = "symbolized"
+	itersnap_loopsMapTaskScratch        = "task_scratch"
+	itersnap_loopsProgDumpFile          = "dump_file"
+	itersnap_loopsProgDumpTask          = "dump_task"
+	itersnap_loopsProgTestCommEqual     = "test_comm_equal"
+	itersnap_loopsVarFilterByCgroup     = "filter_by_cgroup"
+	itersnap_loopsVarFilterCgroupIds    = "filter_cgroup_ids"
+	itersnap_loopsVarFilterCgroupLevels = "filter_cgroup_levels"
+	itersnap_loopsVarFilterComms        = "filter_comms"
+	itersnap_loopsVarFilterPids         = "filter_pids"
+	itersnap_loopsVarNrFilterCgroups    = "nr_filter_cgroups"
+	itersnap_loopsVarNrFilterComms      = "nr_filter_comms"
+	itersnap_loopsVarNrFilterPids       = "nr_filter_pids"
 )
 
 // loadItersnap_loops returns the embedded CollectionSpec for itersnap_loops.
@@ -158,10 +165,14 @@ type itersnap_loopsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnap_loopsVariableSpecs struct {
-	FilterComms   *ebpf.VariableSpec `ebpf:"filter_comms"`
-	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
-	NrFilterComms *ebpf.VariableSpec `ebpf:"nr_filter_comms"`
-	NrFilterPids  *ebpf.VariableSpec `ebpf:"nr_filter_pids"`
+	FilterByCgroup     *ebpf.VariableSpec `ebpf:"filter_by_cgroup"`
+	FilterCgroupIds    *ebpf.VariableSpec `ebpf:"filter_cgroup_ids"`
+	FilterCgroupLevels *ebpf.VariableSpec `ebpf:"filter_cgroup_levels"`
+	FilterComms        *ebpf.VariableSpec `ebpf:"filter_comms"`
+	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
+	NrFilterCgroups    *ebpf.VariableSpec `ebpf:"nr_filter_cgroups"`
+	NrFilterComms      *ebpf.VariableSpec `ebpf:"nr_filter_comms"`
+	NrFilterPids       *ebpf.VariableSpec `ebpf:"nr_filter_pids"`
 }
 
 // itersnap_loopsObjects contains all objects after they have been loaded into the kernel.
@@ -201,10 +212,14 @@ func (m *itersnap_loopsMaps) Close() error {
 //
 // It can be passed to loadItersnap_loopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnap_loopsVariables struct {
-	FilterComms   *ebpf.Variable `ebpf:"filter_comms"`
-	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
-	NrFilterComms *ebpf.Variable `ebpf:"nr_filter_comms"`
-	NrFilterPids  *ebpf.Variable `ebpf:"nr_filter_pids"`
+	FilterByCgroup     *ebpf.Variable `ebpf:"filter_by_cgroup"`
+	FilterCgroupIds    *ebpf.Variable `ebpf:"filter_cgroup_ids"`
+	FilterCgroupLevels *ebpf.Variable `ebpf:"filter_cgroup_levels"`
+	FilterComms        *ebpf.Variable `ebpf:"filter_comms"`
+	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
+	NrFilterCgroups    *ebpf.Variable `ebpf:"nr_filter_cgroups"`
+	NrFilterComms      *ebpf.Variable `ebpf:"nr_filter_comms"`
+	NrFilterPids       *ebpf.Variable `ebpf:"nr_filter_pids"`
 }
 
 // itersnap_loopsPrograms contains all programs after they have been loaded into the kernel.

@@ -34,6 +34,9 @@ type itersnapFileScratch struct {
 	CloexecTid     uint32
 	CloexecWord    uint32
 	CloexecBits    uint64
+	WantSession    uint64
+	WantTid        uint32
+	Want           uint32
 	Path           [4096]int8
 }
 
@@ -103,16 +106,20 @@ type itersnapTaskScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	itersnapMapFileScratch    = "file_scratch"
-	itersnapMapSymbolized     = "symbolized"
-	itersnapMapTaskScratch    = "task_scratch"
-	itersnapProgDumpFile      = "dump_file"
-	itersnapProgDumpTask      = "dump_task"
-	itersnapProgTestCommEqual = "test_comm_equal"
-	itersnapVarFilterComms    = "filter_comms"
-	itersnapVarFilterPids     = "filter_pids"
-	itersnapVarNrFilterComms  = "nr_filter_comms"
-	itersnapVarNrFilterPids   = "nr_filter_pids"
+	itersnapMapFileScratch        = "file_scratch"
+	itersnapMapSymbolized         = "symbolized"
+	itersnapMapTaskScratch        = "task_scratch"
+	itersnapProgDumpFile          = "dump_file"
+	itersnapProgDumpTask          = "dump_task"
+	itersnapProgTestCommEqual     = "test_comm_equal"
+	itersnapVarFilterByCgroup     = "filter_by_cgroup"
+	itersnapVarFilterCgroupIds    = "filter_cgroup_ids"
+	itersnapVarFilterCgroupLevels = "filter_cgroup_levels"
+	itersnapVarFilterComms        = "filter_comms"
+	itersnapVarFilterPids         = "filter_pids"
+	itersnapVarNrFilterCgroups    = "nr_filter_cgroups"
+	itersnapVarNrFilterComms      = "nr_filter_comms"
+	itersnapVarNrFilterPids       = "nr_filter_pids"
 )
 
 // loadItersnap returns the embedded CollectionSpec for itersnap.
@@ -175,10 +182,14 @@ type itersnapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnapVariableSpecs struct {
-	FilterComms   *ebpf.VariableSpec `ebpf:"filter_comms"`
-	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
-	NrFilterComms *ebpf.VariableSpec `ebpf:"nr_filter_comms"`
-	NrFilterPids  *ebpf.VariableSpec `ebpf:"nr_filter_pids"`
+	FilterByCgroup     *ebpf.VariableSpec `ebpf:"filter_by_cgroup"`
+	FilterCgroupIds    *ebpf.VariableSpec `ebpf:"filter_cgroup_ids"`
+	FilterCgroupLevels *ebpf.VariableSpec `ebpf:"filter_cgroup_levels"`
+	FilterComms        *ebpf.VariableSpec `ebpf:"filter_comms"`
+	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
+	NrFilterCgroups    *ebpf.VariableSpec `ebpf:"nr_filter_cgroups"`
+	NrFilterComms      *ebpf.VariableSpec `ebpf:"nr_filter_comms"`
+	NrFilterPids       *ebpf.VariableSpec `ebpf:"nr_filter_pids"`
 }
 
 // itersnapObjects contains all objects after they have been loaded into the kernel.
@@ -218,10 +229,14 @@ func (m *itersnapMaps) Close() error {
 //
 // It can be passed to loadItersnapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnapVariables struct {
-	FilterComms   *ebpf.Variable `ebpf:"filter_comms"`
-	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
-	NrFilterComms *ebpf.Variable `ebpf:"nr_filter_comms"`
-	NrFilterPids  *ebpf.Variable `ebpf:"nr_filter_pids"`
+	FilterByCgroup     *ebpf.Variable `ebpf:"filter_by_cgroup"`
+	FilterCgroupIds    *ebpf.Variable `ebpf:"filter_cgroup_ids"`
+	FilterCgroupLevels *ebpf.Variable `ebpf:"filter_cgroup_levels"`
+	FilterComms        *ebpf.Variable `ebpf:"filter_comms"`
+	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
+	NrFilterCgroups    *ebpf.Variable `ebpf:"nr_filter_cgroups"`
+	NrFilterComms      *ebpf.Variable `ebpf:"nr_filter_comms"`
+	NrFilterPids       *ebpf.Variable `ebpf:"nr_filter_pids"`
 }
 
 // itersnapPrograms contains all programs after they have been loaded into the kernel.

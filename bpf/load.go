@@ -15,9 +15,10 @@ import (
 // Limits of the in-kernel filters (the sizes of the arrays in
 // itersnap.bpf.c).
 const (
-	MaxPIDs  = 64
-	MaxComms = 16
-	commLen  = 16 // TASK_COMM_LEN
+	MaxPIDs    = 64
+	MaxComms   = 16
+	MaxCgroups = 64
+	commLen    = 16 // TASK_COMM_LEN
 )
 
 // TaskRecord, SymbolRecord and FileRecord are the fixed records the
@@ -30,10 +31,23 @@ type (
 )
 
 // Filter selects tasks in the kernel: a task passes when its tgid is in PIDs
-// or its comm or its process's comm is in Comms. Empty keeps everything.
+// or its comm or its process's comm is in Comms (either empty: every task),
+// and, when ByCgroup is set, when its cgroup v2 cgroup is one of Cgroups or
+// below one. ByCgroup with no Cgroups keeps nothing. The zero Filter keeps
+// everything.
 type Filter struct {
-	PIDs  []uint32
-	Comms []string
+	PIDs     []uint32
+	Comms    []string
+	ByCgroup bool
+	Cgroups  []Cgroup
+}
+
+// Cgroup is a cgroup v2 cgroup as the kernel knows it: its kernfs node id
+// (its directory's inode number) and its depth below the root (the root
+// is at level 0).
+type Cgroup struct {
+	ID    uint64
+	Level uint32
 }
 
 // ErrPermission means the kernel refused to load BPF for lack of privilege.
@@ -78,6 +92,9 @@ func Load(f Filter) (*Objects, error) {
 	}
 	if len(f.Comms) > MaxComms {
 		return nil, fmt.Errorf("at most %d comm filters", MaxComms)
+	}
+	if len(f.Cgroups) > MaxCgroups {
+		return nil, fmt.Errorf("at most %d cgroup filters", MaxCgroups)
 	}
 	if err := checkKernel(); err != nil {
 		return nil, err
@@ -126,11 +143,24 @@ func filterConsts(f Filter) []filterConst {
 		// The kernel keeps 15 bytes and a NUL; compare on what it keeps.
 		copy(comms[i][:commLen-1], c)
 	}
+	var ids [MaxCgroups]uint64
+	var levels [MaxCgroups]uint32
+	for i, c := range f.Cgroups {
+		ids[i], levels[i] = c.ID, c.Level
+	}
+	byCgroup := uint32(0)
+	if f.ByCgroup {
+		byCgroup = 1
+	}
 	return []filterConst{
 		{"nr_filter_pids", uint32(len(f.PIDs))},
 		{"filter_pids", pids},
 		{"nr_filter_comms", uint32(len(f.Comms))},
 		{"filter_comms", comms},
+		{"filter_by_cgroup", byCgroup},
+		{"nr_filter_cgroups", uint32(len(f.Cgroups))},
+		{"filter_cgroup_ids", ids},
+		{"filter_cgroup_levels", levels},
 	}
 }
 
