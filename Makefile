@@ -48,13 +48,15 @@ man:
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
 # and whole takes side by side (ratios, peak RSS), and on 2,000 threads and
 # 20,000 fds the kernel walk of the programs before and after they read
-# sockets and cgroups (BenchmarkSocketCost). Then whole takes, BPF and
-# procfs in turns, on an idle host and at 2,000 threads and 20,000 fds
-# (BENCH_SCALE=L: also 20,000 threads and 200,000 fds, minutes): ratio,
+# sockets and cgroups (BenchmarkSocketCost), and a collection with
+# --container applied in the kernel against an unfiltered one
+# (BenchmarkCgroupFilter). Then whole takes, BPF and procfs in turns, on
+# an idle host and at 2,000 threads and 20,000 fds (BENCH_SCALE=L: also
+# 20,000 threads and 200,000 fds, minutes): ratio,
 # where the time goes, peak RSS, CPU per take. TakeScales times its own
 # pairs of takes: one run (1x), else go test runs it again for b.N.
 bench:
-	$(GO) test -run '^$$' -bench 'Collectors|SocketCost' -benchtime 10x -count 1 ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'Collectors|SocketCost|CgroupFilter' -benchtime 10x -count 1 ./cmd/itersnap
 	$(GO) test -run '^$$' -bench 'TakeScales' -benchtime 1x -count 1 -timeout 30m ./cmd/itersnap
 
 # Builds a database of 1,440 minutely snapshots of a 2,000-thread,

@@ -35,6 +35,12 @@ type BPFStats struct {
 	Tasks    bpf.WalkTimes
 	Files    bpf.WalkTimes
 	Finish   time.Duration // symbolize, sort, count
+	// KernelCgroups is how many cgroups the kernel tested tasks against
+	// for --container and --cgroup, or -1 when it did not (no such filter,
+	// or KernelCgroupsOff says why) and they were applied after the walk
+	// alone.
+	KernelCgroups    int
+	KernelCgroupsOff string
 }
 
 // Name implements Collector: the collector, whichever object it loads.
@@ -49,7 +55,13 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 	if st == nil {
 		st = new(BPFStats)
 	}
-	objs, err := bpf.Open(bpf.Filter{PIDs: f.PIDs, Comms: f.Comms}, c.PinDir)
+	kf := bpf.Filter{PIDs: f.PIDs, Comms: f.Comms}
+	kf.Cgroups, kf.ByCgroup, st.KernelCgroupsOff = kernelCgroups(f)
+	st.KernelCgroups = -1
+	if kf.ByCgroup {
+		st.KernelCgroups = len(kf.Cgroups)
+	}
+	objs, err := bpf.Open(kf, c.PinDir)
 	if err != nil {
 		return nil, err
 	}

@@ -5,14 +5,18 @@ package collect
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
+	"github.com/itersnap/itersnap/bpf"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -68,16 +72,26 @@ func unescapeMount(b []byte) string {
 	return string(out)
 }
 
-// walkCgroups reads the cgroup v2 hierarchy. Cgroups that go away during
-// the walk are left out.
-func walkCgroups() (*cgroupTree, error) {
+// Cgroup2Mount returns where this process sees the cgroup v2 hierarchy
+// mounted, and the cgroup path of the mount's root (see findCgroup2).
+func Cgroup2Mount() (mountpoint, root string, err error) {
 	info, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
 	mnt, root, ok := findCgroup2(info)
 	if !ok {
-		return nil, fmt.Errorf("no cgroup2 mount")
+		return "", "", fmt.Errorf("no cgroup2 mount")
+	}
+	return mnt, root, nil
+}
+
+// walkCgroups reads the cgroup v2 hierarchy. Cgroups that go away during
+// the walk are left out.
+func walkCgroups() (*cgroupTree, error) {
+	mnt, root, err := Cgroup2Mount()
+	if err != nil {
+		return nil, err
 	}
 	t := &cgroupTree{byID: map[uint64]string{}, byPath: map[string]uint64{}}
 	err = filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
@@ -146,11 +160,9 @@ func resolveCgroups(tasks []snapshot.Task) []string {
 	return notes
 }
 
-// keepCgroups applies the filter's container and cgroup part, which the
-// kernel does not: the BPF program filters by pid and name only (a cgroup
-// subtree test needs the cgroup's ancestors, and a container ID is a name
-// userspace reads from the path). A process's fds stay when any of its
-// threads does.
+// keepCgroups applies the filter's container and cgroup part exactly: the
+// kernel's part (kernelCgroups) lets through a superset, and the procfs
+// collector has none. A process's fds stay when any of its threads does.
 func keepCgroups(s *snapshot.Snapshot, f snapshot.Filter) {
 	if len(f.Containers) == 0 && len(f.Cgroups) == 0 {
 		return
@@ -195,4 +207,67 @@ func cgroupIDs(tasks []snapshot.Task) []string {
 		return []string{"cgroup v2 hierarchy unreadable: " + err.Error()}
 	}
 	return nil
+}
+
+// procCgroupInitIno is the initial cgroup namespace's inode number
+// (include/linux/proc_ns.h PROC_CGROUP_INIT_INO).
+const procCgroupInitIno = 0xEFFFFFFB
+
+// kernelCgroups resolves the filter's container and cgroup part to the
+// cgroups the BPF programs test a task's ancestors against: every cgroup
+// that passes f.MatchCgroup and has no ancestor that does (a task below
+// one is in its subtree). That is a superset of what the filter keeps (a
+// container's nested containers have their own IDs), so keepCgroups still
+// applies the exact rule after the walk; the kernel's part spares the
+// walk and the decoding of everything else. It returns ok false, and why,
+// when the kernel cannot do its part: then every task crosses and
+// keepCgroups alone filters. A container whose cgroup appears after this
+// walk of the hierarchy and before the kernel's is missed, as a process
+// started after the take is. The fd walk judges a process by the thread
+// that owns its fd table (its leader, as a rule): in a threaded cgroup
+// tree, a process whose leader is outside and another thread inside keeps
+// that thread but not its fds.
+func kernelCgroups(f snapshot.Filter) (cgroups []bpf.Cgroup, ok bool, why string) {
+	if len(f.Containers) == 0 && len(f.Cgroups) == 0 {
+		return nil, false, ""
+	}
+	// The kernel's levels count from the real root; inside a cgroup
+	// namespace the paths this process sees start lower.
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/cgroup", &st); err != nil || st.Ino != procCgroupInitIno {
+		return nil, false, "not in the initial cgroup namespace"
+	}
+	tree, err := walkCgroups()
+	if err != nil {
+		return nil, false, "cgroup v2 hierarchy unreadable: " + err.Error()
+	}
+	paths := make([]string, 0, len(tree.byPath))
+	for p := range tree.byPath {
+		if f.MatchCgroup(p) {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths) // a cgroup before the cgroups below it
+	kept := map[string]bool{}
+outer:
+	for _, p := range paths {
+		for c, a := p, path.Dir(p); a != c; c, a = a, path.Dir(a) {
+			if kept[a] {
+				continue outer
+			}
+		}
+		kept[p] = true
+	}
+	if len(kept) > bpf.MaxCgroups {
+		return nil, false, fmt.Sprintf("%d cgroups match, more than the kernel filter's %d", len(kept), bpf.MaxCgroups)
+	}
+	for p := range kept {
+		level := uint32(0)
+		if p != "/" {
+			level = uint32(strings.Count(p, "/"))
+		}
+		cgroups = append(cgroups, bpf.Cgroup{ID: tree.byPath[p], Level: level})
+	}
+	slices.SortFunc(cgroups, func(a, b bpf.Cgroup) int { return cmp.Compare(a.ID, b.ID) })
+	return cgroups, true, ""
 }

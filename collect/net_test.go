@@ -4,6 +4,7 @@ package collect
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/itersnap/itersnap/bpf"
 	"github.com/itersnap/itersnap/bpf/bpftest"
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -393,13 +395,9 @@ func randomHex(t *testing.T, n int) string {
 // --container and --cgroup keep exactly them.
 func TestContainerCgroups(t *testing.T) {
 	bpftest.RequireBPF(t)
-	info, err := os.ReadFile("/proc/self/mountinfo")
+	mnt, root, err := Cgroup2Mount()
 	if err != nil {
 		t.Fatal(err)
-	}
-	mnt, root, ok := findCgroup2(info)
-	if !ok {
-		t.Fatal("no cgroup2 mount")
 	}
 	id := func() string { return randomHex(t, 32) }
 	uid := "0a1b2c3d-4e5f-6789-abcd-" + randomHex(t, 6)
@@ -466,8 +464,10 @@ func TestContainerCgroups(t *testing.T) {
 		}
 	}
 
-	// The filters, on an unfiltered walk: a container ID prefix keeps one
-	// process, the test's cgroup all four.
+	// The filters: a container ID prefix keeps one process, the test's
+	// cgroup all four, a prefix no container has none. The BPF programs
+	// apply them in the kernel (TestCgroupFilterInKernel): the records
+	// the kernel wrote are the kept threads and fds, no more.
 	for _, c := range []struct {
 		f    snapshot.Filter
 		want int
@@ -475,8 +475,22 @@ func TestContainerCgroups(t *testing.T) {
 		{snapshot.Filter{Containers: []string{cases[1].container[:12]}}, 1},
 		{snapshot.Filter{Cgroups: []string{filepath.Join(root, "/"+base)}}, len(cases)},
 		{snapshot.Filter{Cgroups: []string{filepath.Join(root, "/"+base, "kubepods.slice")}}, 1},
+		{snapshot.Filter{Containers: []string{"0000000000000000000000"}}, 0},
+		{snapshot.Filter{Cgroups: []string{filepath.Join(root, "/"+base, "none")}}, 0},
 	} {
-		for _, s := range []*snapshot.Snapshot{collectBPF(t, c.f), collectProcfs(t, c.f)} {
+		var st BPFStats
+		bs, err := BPF{Stats: &st}.Collect(context.Background(), c.f)
+		if err != nil {
+			t.Fatalf("BPF collect: %+v", err)
+		}
+		if st.KernelCgroups < 0 {
+			t.Errorf("filter %+v: not applied in the kernel: %s", c.f, st.KernelCgroupsOff)
+		}
+		if st.Tasks.Records != len(bs.Tasks) || st.Files.Records != len(bs.Files) {
+			t.Errorf("filter %+v: the kernel wrote %d threads and %d fds, the filter kept %d and %d",
+				c.f, st.Tasks.Records, st.Files.Records, len(bs.Tasks), len(bs.Files))
+		}
+		for _, s := range []*snapshot.Snapshot{bs, collectProcfs(t, c.f)} {
 			procs := map[uint32]bool{}
 			for _, task := range s.Tasks {
 				procs[task.PID] = true
@@ -493,5 +507,61 @@ func TestContainerCgroups(t *testing.T) {
 				t.Errorf("%s: filter %+v kept %d processes, want %d", s.Meta.Collector, c.f, len(procs), c.want)
 			}
 		}
+	}
+}
+
+// TestKernelCgroups: the kernel's part of the cgroup filter is the top
+// cgroups that match, at their depth, and it is left to userspace when
+// more match than the programs' filter holds.
+func TestKernelCgroups(t *testing.T) {
+	bpftest.RequireBPF(t) // root, to make cgroups
+	mnt, root, err := Cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "itersnap-test-" + randomHex(t, 6)
+	prefix := randomHex(t, 4)
+	var made []string
+	t.Cleanup(func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			if err := os.Remove(made[i]); err != nil {
+				t.Errorf("remove cgroup: %v", err)
+			}
+		}
+	})
+	mkdir := func(rel string) string {
+		dir := filepath.Join(mnt, base, rel)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatalf("make cgroup: %v", err)
+		}
+		made = append(made, dir)
+		return dir
+	}
+	mkdir("")
+	// Three containers, one with a cgroup below its scope, which the
+	// scope's subtree already holds.
+	for i := range 3 {
+		mkdir(fmt.Sprintf("docker-%s%056x.scope", prefix, i))
+	}
+	mkdir(fmt.Sprintf("docker-%s%056x.scope/init", prefix, 0))
+	cgroups, ok, why := kernelCgroups(snapshot.Filter{Containers: []string{prefix}})
+	if !ok || len(cgroups) != 3 {
+		t.Fatalf("3 containers: kernel cgroups %v, ok %v (%s); want 3", cgroups, ok, why)
+	}
+	level := uint32(strings.Count(filepath.Join(root, "/"+base), "/") + 1)
+	for _, c := range cgroups {
+		if c.Level != level {
+			t.Errorf("cgroup %d at level %d, want %d", c.ID, c.Level, level)
+		}
+	}
+	cgroups, ok, _ = kernelCgroups(snapshot.Filter{Cgroups: []string{filepath.Join(root, "/"+base)}})
+	if !ok || len(cgroups) != 1 || cgroups[0].Level != level-1 {
+		t.Errorf("the test's cgroup: kernel cgroups %v, ok %v; want one at level %d", cgroups, ok, level-1)
+	}
+	for i := 3; i <= bpf.MaxCgroups; i++ {
+		mkdir(fmt.Sprintf("docker-%s%056x.scope", prefix, i))
+	}
+	if cgroups, ok, why := kernelCgroups(snapshot.Filter{Containers: []string{prefix}}); ok || !strings.Contains(why, "65 cgroups") {
+		t.Errorf("65 containers: kernel cgroups %d, ok %v (%q); want none, and why", len(cgroups), ok, why)
 	}
 }

@@ -58,8 +58,10 @@ process's name is NAME (the kernel keeps 15 characters), --pid keeps the
 threads and fds of process PID. A task that matches any filter is kept.
 --container ID keeps processes whose container ID (read from the cgroup
 path) starts with ID, --cgroup PATH those in cgroup v2 PATH or below it
-("/system.slice"); they narrow --comm and --pid, and are applied in
-userspace after the walk.
+("/system.slice"); they narrow --comm and --pid. The kernel tests each
+task's cgroup ancestors against the matching cgroups (at most 64; beyond
+that, or inside a cgroup namespace, they are applied after the walk, and
+--verbose says so).
 
 The BPF collector needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN),
 kernel BTF, task iterators with bpf_d_path (5.12) and bpf_snprintf (5.13);

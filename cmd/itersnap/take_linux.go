@@ -74,13 +74,22 @@ func (o *takeOptions) noteBPF(st *collect.BPFStats) {
 	if st.PinError != nil {
 		fmt.Fprintf(o.stderr, "itersnap: %v; loaded for this take only\n", st.PinError)
 	}
+	if st.KernelCgroupsOff != "" {
+		fmt.Fprintf(o.stderr, "itersnap: --container and --cgroup applied after the walk, not in the kernel: %s\n", st.KernelCgroupsOff)
+	}
+	kernelCgroups := any(st.KernelCgroups)
+	if st.KernelCgroups < 0 {
+		kernelCgroups = "off"
+	}
 	o.timings = append(o.timings,
 		timing{"programs", strings.ReplaceAll(st.Programs.String(), " ", "-")},
 		timing{"open", st.Open},
 		timing{"tasks-kernel", st.Tasks.Kernel}, timing{"tasks-decode", st.Tasks.Decode},
 		timing{"fds-kernel", st.Files.Kernel}, timing{"fds-decode", st.Files.Decode},
 		timing{"finish", st.Finish},
-		timing{"tasks-bytes", st.Tasks.Bytes}, timing{"fds-bytes", st.Files.Bytes})
+		timing{"tasks-bytes", st.Tasks.Bytes}, timing{"fds-bytes", st.Files.Bytes},
+		timing{"tasks-records", st.Tasks.Records}, timing{"fds-records", st.Files.Records},
+		timing{"kernel-cgroups", kernelCgroups})
 }
 
 // unpin removes every pin under dir.
