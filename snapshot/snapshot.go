@@ -67,8 +67,8 @@ func (f Filter) Empty() bool {
 	return len(f.Comms) == 0 && len(f.PIDs) == 0 && len(f.Containers) == 0 && len(f.Cgroups) == 0
 }
 
-// ByTask is the filter's pid and name part alone: what the BPF program
-// applies in the kernel.
+// ByTask is the filter's pid and name part alone: what a collector can
+// apply to a task before it knows the task's cgroup.
 func (f Filter) ByTask() Filter { return Filter{Comms: f.Comms, PIDs: f.PIDs} }
 
 // MatchCgroup reports whether a task in this cgroup passes the filter's
