@@ -5,6 +5,8 @@
 package snapshot
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -165,11 +167,27 @@ const (
 func (s *Snapshot) Finish() {
 	s.Meta.Threads = len(s.Tasks)
 	s.Meta.FDs = len(s.Files)
-	pids := make(map[uint32]struct{}, len(s.Tasks))
-	for _, t := range s.Tasks {
+	s.Meta.Processes = countProcesses(s.Tasks)
+}
+
+// countProcesses is how many pids tasks hold: by counting runs when they
+// are in pid order (as Sort leaves them: a map sized for 20,000 threads
+// allocated 600 kB to count 200 processes), else with a set.
+func countProcesses(tasks []Task) int {
+	if slices.IsSortedFunc(tasks, func(a, b Task) int { return cmp.Compare(a.PID, b.PID) }) {
+		n := 0
+		for i := range tasks {
+			if i == 0 || tasks[i].PID != tasks[i-1].PID {
+				n++
+			}
+		}
+		return n
+	}
+	pids := map[uint32]struct{}{}
+	for _, t := range tasks {
 		pids[t.PID] = struct{}{}
 	}
-	s.Meta.Processes = len(pids)
+	return len(pids)
 }
 
 // Sort orders records by pid, tid and fd, so that output and encodings are
