@@ -73,10 +73,11 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 	s.Meta.Hostname, s.Meta.Kernel, s.Meta.BootID, s.Meta.Notes = HostMeta()
 	if f.Empty() {
 		// Sized from the kernel's own counts, so the slices are not
-		// grown (and copied) record by record on a big host.
+		// grown (and copied) record by record on a big host; fds
+		// sharing a file make more fds than files.
 		threads, files := hostCounts()
-		s.Tasks = make([]snapshot.Task, 0, threads)
-		s.Files = make([]snapshot.File, 0, files)
+		s.Tasks = prefaulted[snapshot.Task](threads, threads/16+64)
+		s.Files = prefaulted[snapshot.File](files, files/8+256)
 	}
 	if objs.Object() == bpf.ObjectLoops {
 		s.Meta.Notes = append(s.Meta.Notes, boundedLoopNote(objs))

@@ -199,6 +199,31 @@ func TestProfile(t *testing.T) {
 	if p.TimeNanos != s.Meta.Time.UnixNano() || len(p.Comments) != 1 || !strings.Contains(p.Comments[0], "web-1") {
 		t.Errorf("time %d, comments %q", p.TimeNanos, p.Comments)
 	}
+	if p.PeriodType == nil || p.PeriodType.Type != "threads" || p.PeriodType.Unit != "count" || p.Period != 1 {
+		t.Errorf("period %v %d", p.PeriodType, p.Period)
+	}
+	// One mapping, symbolized already; a location per function, each
+	// function named once.
+	if len(p.Mapping) != 1 || p.Mapping[0].File != "[kernel.kallsyms]" || !p.Mapping[0].HasFunctions {
+		t.Fatalf("mappings %+v", p.Mapping)
+	}
+	names := map[string]bool{}
+	for _, l := range p.Location {
+		if l.Mapping != p.Mapping[0] || len(l.Line) != 1 || l.Line[0].Function.SystemName != l.Line[0].Function.Name {
+			t.Errorf("location %+v", l)
+		}
+		if name := l.Line[0].Function.Name; names[name] {
+			t.Errorf("function %s twice", name)
+		} else {
+			names[name] = true
+		}
+	}
+	if len(p.Function) != len(p.Location) {
+		t.Errorf("%d functions for %d locations", len(p.Function), len(p.Location))
+	}
+	if err := p.CheckValid(); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestPprofTop: `go tool pprof -top` reads the export and lists the kernel

@@ -5,6 +5,8 @@
 package snapshot
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -165,30 +167,81 @@ const (
 func (s *Snapshot) Finish() {
 	s.Meta.Threads = len(s.Tasks)
 	s.Meta.FDs = len(s.Files)
-	pids := make(map[uint32]struct{}, len(s.Tasks))
-	for _, t := range s.Tasks {
+	s.Meta.Processes = countProcesses(s.Tasks)
+}
+
+// countProcesses is how many pids tasks hold: by counting runs when they
+// are in pid order (as Sort leaves them: a map sized for 20,000 threads
+// allocated 600 kB to count 200 processes), else with a set.
+func countProcesses(tasks []Task) int {
+	if slices.IsSortedFunc(tasks, func(a, b Task) int { return cmp.Compare(a.PID, b.PID) }) {
+		n := 0
+		for i := range tasks {
+			if i == 0 || tasks[i].PID != tasks[i-1].PID {
+				n++
+			}
+		}
+		return n
+	}
+	pids := map[uint32]struct{}{}
+	for _, t := range tasks {
 		pids[t.PID] = struct{}{}
 	}
-	s.Meta.Processes = len(pids)
+	return len(pids)
 }
 
 // Sort orders records by pid, tid and fd, so that output and encodings are
 // stable whatever order the kernel iterated in.
 func (s *Snapshot) Sort() {
-	sort.Slice(s.Tasks, func(i, j int) bool {
-		a, b := s.Tasks[i], s.Tasks[j]
-		if a.PID != b.PID {
-			return a.PID < b.PID
+	sortTasks(s.Tasks)
+	// A walk's fds come in this order already (its tasks by tid, so
+	// each process at its leader's, and each table's fds by number):
+	// checking is one pass, sorting 200,000 fds with sort.Slice was 10 ms.
+	byFile := func(a, b File) int { return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.FD, b.FD)) }
+	if !slices.IsSortedFunc(s.Files, byFile) {
+		slices.SortFunc(s.Files, byFile)
+	}
+}
+
+// sortTasks orders tasks by pid and tid. A walk meets threads in tid
+// order, so a process's threads are scattered among other processes'
+// wherever tids were handed out again: sorting is needed, and sorting the
+// 120-byte tasks themselves copies two in every comparison (10 ms at
+// 20,000 threads). So the (pid, tid) keys are sorted with their indexes,
+// and the tasks then moved into place along the permutation's cycles,
+// each once.
+func sortTasks(tasks []Task) {
+	byTask := func(a, b Task) int { return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.TID, b.TID)) }
+	if slices.IsSortedFunc(tasks, byTask) {
+		return
+	}
+	type keyed struct {
+		key uint64 // pid << 32 | tid
+		at  int    // where the task is
+	}
+	order := make([]keyed, len(tasks))
+	for i, t := range tasks {
+		order[i] = keyed{uint64(t.PID)<<32 | uint64(t.TID), i}
+	}
+	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	// Position j gets the task at order[j].at; -1 marks a placed one.
+	for i := range order {
+		if order[i].at < 0 {
+			continue
 		}
-		return a.TID < b.TID
-	})
-	sort.Slice(s.Files, func(i, j int) bool {
-		a, b := s.Files[i], s.Files[j]
-		if a.PID != b.PID {
-			return a.PID < b.PID
+		first := tasks[i]
+		j := i
+		for {
+			from := order[j].at
+			order[j].at = -1
+			if from == i {
+				tasks[j] = first
+				break
+			}
+			tasks[j] = tasks[from]
+			j = from
 		}
-		return a.FD < b.FD
-	})
+	}
 }
 
 // StackOf returns the task's kernel stack, or nil when none was recorded.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -197,9 +196,14 @@ func (db *DB) ReadBack(r Receipt) error {
 	want := r.Meta
 	var got snapshot.Meta
 	cache := &decodeCache{stacks: map[uint64]snapshot.Stack{}, count: true}
-	cache.ids = slices.Sorted(maps.Keys(r.shared))
-	for _, id := range cache.ids {
-		cache.chunks = append(cache.chunks, r.shared[id])
+	cache.ids = make([]uint64, 0, len(r.shared))
+	for id := range r.shared {
+		cache.ids = append(cache.ids, id)
+	}
+	slices.Sort(cache.ids)
+	cache.chunks = make([]chunk, len(cache.ids))
+	for i, id := range cache.ids {
+		cache.chunks[i] = r.shared[id]
 	}
 	err := db.view(func(tx *bolt.Tx) error {
 		metaValue, recordValue, err := db.snapshotValues(tx, r.ID)

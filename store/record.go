@@ -39,8 +39,12 @@ func encodeRecord(ids []uint64, chunks []chunk, bases [][]doing, sockBases [][]u
 	}
 	ids, chunks, bases, sockBases = sortedIDs, sortedChunks, sortedBases, sortedSockBases
 
-	var stackIDs []uint64
 	n := 0
+	for _, c := range chunks {
+		n += len(c.doing)
+	}
+	stackIDs := make([]uint64, 0, n)
+	n = 0
 	for _, c := range chunks {
 		for _, d := range c.doing {
 			if d.stack != 0 {

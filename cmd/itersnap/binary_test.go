@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -10,7 +11,7 @@ import (
 )
 
 // itersnapBinary builds the itersnap binary into a directory of tb's, as
-// `make build` does, and returns its path: what the benchmarks run when
+// `make build` does (static: CGO_ENABLED=0), and returns its path: what the benchmarks run when
 // they measure memory. The test binary is no stand-in there, as it links
 // the DuckDB driver of the fleet test: an idle-host take in it peaks at
 // ~37 MB, in itersnap at ~14.
@@ -22,6 +23,7 @@ func itersnapBinary(tb testing.TB) string {
 	}
 	bin := filepath.Join(tb.TempDir(), "itersnap")
 	build := exec.Command(goCmd, "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build
 	if out, err := build.CombinedOutput(); err != nil {
 		tb.Fatalf("go build: %v: %s", err, out)
 	}
