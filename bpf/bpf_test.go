@@ -65,6 +65,13 @@ func TestTasksSeesSelf(t *testing.T) {
 		t.Fatal("no stack addresses for our threads")
 	}
 	for _, a := range addrs {
+		// The race above also catches a thread that was asleep when its
+		// state was read and ran before its stack was (seen on arm64
+		// 6.1 under emulation: 0x9b368): a value outside the kernel's
+		// half of the address space is no frame to symbolize.
+		if a>>63 == 0 {
+			continue
+		}
 		if s := syms[a]; !strings.Contains(s, "+0x") {
 			t.Errorf("address %#x symbolized as %q", a, s)
 		}
