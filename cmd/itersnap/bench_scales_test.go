@@ -47,7 +47,9 @@ type takeRun struct {
 // where a BPF take's time goes (open the pinned programs, walk the tasks
 // and fds in the kernel, decode, store), peak RSS and CPU seconds. The
 // first BPF take of a scale loads and pins the programs; it is reported
-// apart, and the rest open the pins. Run it with `make bench` (and
+// apart, and the rest open the pins. After each pair it runs the floor
+// (measureFloor): what a take costs before it does anything of its own,
+// which bounds the idle host's ratio. Run it with `make bench` (and
 // BENCH_SCALE=L for the 20,000-thread host).
 func BenchmarkTakeScales(b *testing.B) {
 	bpftest.RequireBPF(b)
@@ -75,12 +77,13 @@ func BenchmarkTakeScales(b *testing.B) {
 			take := func(collector string) takeRun { return measureTake(b, bin, dbs[collector], pins, collector) }
 			first := take("bpf")
 			take("procfs") // its database's first snapshot, as first is the BPF one's
-			var bpfRuns, procRuns []takeRun
+			var bpfRuns, procRuns, floorRuns []takeRun
 			for range sc.pairs {
 				bpfRuns = append(bpfRuns, take("bpf"))
 				procRuns = append(procRuns, take("procfs"))
+				floorRuns = append(floorRuns, measureFloor(b, bin))
 			}
-			writeScale(&report, sc, first, bpfRuns, procRuns)
+			writeScale(&report, sc, first, bpfRuns, procRuns, floorRuns)
 			b.ReportMetric(median(procRuns, wallOf)/median(bpfRuns, wallOf), "procfs/bpf")
 		})
 	}
@@ -131,6 +134,20 @@ func measureTake(b *testing.B, bin, db, pins, collector string) takeRun {
 	return r
 }
 
+// measureFloor runs a take that its flags stop (exit 2): a process that
+// starts, initializes every package, builds its commands and exits, as
+// every take does, the cost both collectors' takes pay besides their own
+// work.
+func measureFloor(b *testing.B, bin string) takeRun {
+	cmd := exec.Command(bin, "take", "--collector", "none")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != exitUsage {
+		b.Fatalf("take --collector none: %v: %s", err, out)
+	}
+	return takeRun{wall: time.Since(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+}
+
 func wallOf(r takeRun) float64 { return float64(r.wall) / 1e6 }
 func cpuOf(r takeRun) float64  { return float64(r.cpu) / 1e6 }
 func rssOf(r takeRun) float64  { return float64(r.rssKB) / 1024 }
@@ -161,7 +178,7 @@ func spread(runs []takeRun, of func(takeRun) float64, format string) string {
 	return fmt.Sprintf(format+" ("+format+"–"+format+")", v[len(v)/2], v[0], v[len(v)-1])
 }
 
-func writeScale(w *strings.Builder, sc benchScale, first takeRun, bpfRuns, procRuns []takeRun) {
+func writeScale(w *strings.Builder, sc benchScale, first takeRun, bpfRuns, procRuns, floorRuns []takeRun) {
 	var ratios []float64
 	for i := range bpfRuns {
 		ratios = append(ratios, float64(procRuns[i].wall)/float64(bpfRuns[i].wall))
@@ -176,6 +193,8 @@ func writeScale(w *strings.Builder, sc benchScale, first takeRun, bpfRuns, procR
 	fmt.Fprintf(w, "  whole take:  bpf %s ms, procfs %s ms; procfs/bpf %.1fx (pairs %.1f–%.1f)\n",
 		spread(bpfRuns, wallOf, "%.1f"), spread(procRuns, wallOf, "%.1f"),
 		median(procRuns, wallOf)/median(bpfRuns, wallOf), ratios[0], ratios[len(ratios)-1])
+	fmt.Fprintf(w, "  floor:       %s ms, CPU %s ms (a take its flags refuse: start, package inits, exit, in every take)\n",
+		spread(floorRuns, wallOf, "%.1f"), spread(floorRuns, cpuOf, "%.1f"))
 	fmt.Fprintf(w, "  bpf take:    open pinned %s ms (first take: %s, %.1f ms, whole take %.1f ms)\n",
 		spread(bpfRuns, timingOf("open"), "%.2f"), first.programs, first.timings["open"], wallOf(first))
 	fmt.Fprintf(w, "               walk tasks %s ms, walk fds %s ms (in the kernel)\n",
