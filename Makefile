@@ -58,7 +58,8 @@ man:
 # (BenchmarkCgroupFilter). Then whole takes, BPF and procfs in turns, on
 # an idle host and at 2,000 threads and 20,000 fds (BENCH_SCALE=L: also
 # 20,000 threads and 200,000 fds, minutes): ratio,
-# where the time goes, peak RSS, CPU per take. TakeScales times its own
+# where the time goes, peak RSS, CPU per take, and the floor every take
+# pays (a take its flags refuse). TakeScales times its own
 # pairs of takes: one run (1x), else go test runs it again for b.N.
 bench:
 	$(GO) test -run '^$$' -bench 'Collectors|SocketCost|CgroupFilter' -benchtime 10x -count 1 ./cmd/itersnap
