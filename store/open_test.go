@@ -505,3 +505,78 @@ func TestStaleCreatingFiles(t *testing.T) {
 		t.Errorf("temporary files after Open: %v, want only %s", left, fresh)
 	}
 }
+
+// TestProbe: what a take asks before it collects. Probe creates a missing
+// database and refuses what no Open could get (a file that is locked, or
+// not bbolt's), but leaves the schema check and the page walk to the
+// commit's Open: a damaged leaf page passes Probe and fails Open.
+func TestProbe(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "new", "itersnap.db")
+	if err := Probe(fresh, Options{}); err != nil {
+		t.Fatalf("Probe of a missing database: %v", err)
+	}
+	db, err := Open(fresh, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open after Probe created it: %v", err)
+	}
+	if ids, err := db.List(); err != nil || len(ids) != 0 {
+		t.Errorf("List of the probed database: %v, %v; want none", ids, err)
+	}
+	db.Close()
+
+	holder := openTestDB(t)
+	if err := Probe(holder.Path(), Options{Timeout: 200 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Errorf("Probe of a locked database: %v, want ErrLocked", err)
+	}
+
+	text := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(text, []byte("this is not a database\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Probe(text, Options{}); !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), text) {
+		t.Errorf("Probe of a text file: %v, want ErrUnreadable naming it", err)
+	}
+
+	path, data := checkTestDB(t)
+	bdb, err := bolt.Open(path, 0o600, nil) // read-write: tx.Page needs the freelist
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := 0
+	err = bdb.View(func(tx *bolt.Tx) error {
+		for id := 2; leaf == 0; {
+			info, err := tx.Page(id)
+			if err != nil || info == nil {
+				return fmt.Errorf("no leaf page: %v", err)
+			}
+			if info.Type == "leaf" {
+				leaf = id
+			}
+			id += 1 + info.OverflowCount
+		}
+		return nil
+	})
+	bdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := os.Getpagesize()
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := leaf * pageSize; i < (leaf+1)*pageSize; i++ {
+		data[i] = byte(rnd.Uint32())
+	}
+	damaged := filepath.Join(dir, "damaged.db")
+	if err := os.WriteFile(damaged, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Probe(damaged, Options{}); err != nil {
+		t.Errorf("Probe of a database with leaf page %d damaged: %v; the walk is the commit's Open's", leaf, err)
+	}
+	if db, err := Open(damaged, Options{}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			db.Close()
+		}
+		t.Errorf("Open of a database with leaf page %d damaged: %v, want ErrCorrupt", leaf, err)
+	}
+}

@@ -69,6 +69,42 @@ type DB struct {
 // A read-write open holds the exclusive file lock until Close: the caller
 // opens only once collection is done, so the lock covers the commit alone.
 func Open(path string, opts Options) (*DB, error) {
+	bdb, err := openFile(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		removeStale(path)
+	}
+	db, err := useBolt(bdb, path, opts.ReadOnly)
+	return db, atPath(err, path)
+}
+
+// Probe says whether a read-write Open of path would get the file: the
+// path is allowed, the directories and (when missing) the database are
+// created, the file is bbolt's and its lock can be had within the timeout.
+// It is what a take asks before it spends a collection on the database,
+// and it stops short of the rest of Open, the schema check and the walk of
+// every page in use (store/pages.go): the walk's cost grows with the
+// database (half a millisecond for a day of a 2,000-thread host's
+// minutely snapshots, a dozen for a week of a busy one), and the Open for
+// the commit makes both anyway and fails the same way.
+func Probe(path string, opts Options) error {
+	opts.ReadOnly = false
+	bdb, err := openFile(path, opts)
+	if err != nil {
+		return err
+	}
+	if err := bdb.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", path, err)
+	}
+	return nil
+}
+
+// openFile is the part of Open that gets the file: the path's checks, the
+// directories and the database created when missing, bbolt's open and the
+// file lock.
+func openFile(path string, opts Options) (*bolt.DB, error) {
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -95,11 +131,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, atPath(openError(path, opts.ReadOnly, timeout, err), path)
 	}
-	if !opts.ReadOnly {
-		removeStale(path)
-	}
-	db, err := useBolt(bdb, path, opts.ReadOnly)
-	return db, atPath(err, path)
+	return bdb, nil
 }
 
 // useBolt checks (and on a read-write open, creates or migrates) the schema

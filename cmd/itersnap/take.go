@@ -145,11 +145,11 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	}
 	// Fail on an unwritable database before spending a collection on it.
 	// The lock is held only now and for the commit, never while collecting.
-	db, err := store.Open(o.db, store.Options{Timeout: o.lockTimeout})
-	if err != nil {
+	// A probe, not an Open: the commit's Open checks the schema and walks
+	// the pages, once per take.
+	if err := store.Probe(o.db, store.Options{Timeout: o.lockTimeout}); err != nil {
 		return err
 	}
-	db.Close()
 
 	s, err := o.collect(ctx, f)
 	if err != nil && ctx.Err() != nil {
@@ -173,7 +173,7 @@ func runTake(ctx context.Context, o *takeOptions, stdout io.Writer) error {
 	s.DropProcess(uint32(os.Getpid()))
 
 	stored := time.Now()
-	db, err = store.Open(o.db, store.Options{Timeout: o.lockTimeout})
+	db, err := store.Open(o.db, store.Options{Timeout: o.lockTimeout})
 	if err != nil {
 		return err
 	}
