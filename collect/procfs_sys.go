@@ -3,6 +3,7 @@
 package collect
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 
@@ -156,9 +157,22 @@ func listNumbers(dirfd int, name string, dst []uint32, buf []byte) ([]uint32, er
 	}
 }
 
-// parseDirents decodes struct linux_dirent64 records (include/linux/dirent.h:
-// d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name NUL-terminated).
+// parseDirents appends to dst the names in the getdents(2) records b that
+// are decimal numbers.
 func parseDirents(b []byte, dst []uint32) []uint32 {
+	eachDirent(b, func(_ uint64, _ uint8, name []byte) {
+		if v, ok := parseDecimal(name); ok && v <= 1<<32-1 {
+			dst = append(dst, uint32(v))
+		}
+	})
+	return dst
+}
+
+// eachDirent calls fn with the inode number, type (unix.DT_*) and name
+// (without its NUL) of each struct linux_dirent64 record in b
+// (include/linux/dirent.h: d_ino u64, d_off s64, d_reclen u16, d_type u8,
+// d_name NUL-terminated). name aliases b.
+func eachDirent(b []byte, fn func(ino uint64, typ uint8, name []byte)) {
 	const nameOff = 19
 	for len(b) >= nameOff {
 		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
@@ -166,12 +180,12 @@ func parseDirents(b []byte, dst []uint32) []uint32 {
 			break
 		}
 		name := b[nameOff:reclen]
-		if v, ok := parseDecimal(name); ok && v <= 1<<32-1 {
-			dst = append(dst, uint32(v))
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
 		}
+		fn(binary.NativeEndian.Uint64(b[0:8]), b[18], name)
 		b = b[reclen:]
 	}
-	return dst
 }
 
 // parseDecimal parses the leading digits of b, up to a NUL, space or end;
