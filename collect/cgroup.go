@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,14 +106,13 @@ func walkCgroups() (*cgroupTree, error) {
 		return nil, &fs.PathError{Op: "open", Path: mnt, Err: err}
 	}
 	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
-	unix.Close(fd)
-	if err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
 		return nil, &fs.PathError{Op: "stat", Path: mnt, Err: err}
 	}
 	t := &cgroupTree{byID: map[uint64]string{}, byPath: map[string]uint64{}}
 	t.add(st.Ino, root)
-	t.walk(mnt, root, make([]byte, 16<<10))
+	t.walk(fd, root, make([]byte, 16<<10))
 	return t, nil
 }
 
@@ -123,19 +121,22 @@ func (t *cgroupTree) add(id uint64, cgroup string) {
 	t.byPath[cgroup] = id
 }
 
-// walk adds the cgroups below the directory dir, whose cgroup path is
-// cgroup. A directory is closed before its children are opened, so the
-// depth of the hierarchy never costs more than one fd.
-func (t *cgroupTree) walk(dir, cgroup string, buf []byte) {
+// maxDirent is the largest struct linux_dirent64: 19 bytes before the
+// name, a name of NAME_MAX (255) bytes and its NUL, 8-byte aligned.
+const maxDirent = (19 + 255 + 1 + 7) &^ 7
+
+// walk adds the cgroups below the directory fd, whose cgroup path is
+// cgroup, and closes fd. Children are opened relative to their parent,
+// which stays open meanwhile: the walk holds as many fds as the hierarchy
+// is deep, and a subtree it cannot open (EMFILE, or gone meanwhile) is
+// left out.
+func (t *cgroupTree) walk(fd int, cgroup string, buf []byte) {
+	defer unix.Close(fd)
 	type child struct {
 		ino  uint64
 		name string
 	}
 	var children []child
-	fd, err := openDirAt(unix.AT_FDCWD, dir)
-	if err != nil {
-		return // gone meanwhile
-	}
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
@@ -159,12 +160,19 @@ func (t *cgroupTree) walk(dir, cgroup string, buf []byte) {
 				children = append(children, child{ino, string(name)})
 			}
 		})
+		// fs/kernfs/dir.c kernfs_fop_readdir stops only when an entry
+		// does not fit: with room left for the largest, that was the
+		// last, and the read that would return 0 is spared.
+		if len(buf)-n >= maxDirent {
+			break
+		}
 	}
-	unix.Close(fd)
 	for _, c := range children {
 		cg := path.Join(cgroup, c.name)
 		t.add(c.ino, cg)
-		t.walk(filepath.Join(dir, c.name), cg, buf)
+		if cfd, err := openDirAt(fd, c.name); err == nil {
+			t.walk(cfd, cg, buf)
+		}
 	}
 }
 
