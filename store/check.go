@@ -52,7 +52,7 @@ func Check(path string, opts Options) (*CheckResult, error) {
 			c.problem("%v", err)
 			return nil // its pages cannot be read
 		}
-		problems, err := db.walkPages(tx, true)
+		problems, err := db.walkPages(tx, true, nil)
 		if err != nil {
 			return err
 		}

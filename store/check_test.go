@@ -214,7 +214,7 @@ func BenchmarkWalkPages(b *testing.B) {
 	b.Run("open", func(b *testing.B) {
 		for b.Loop() {
 			_ = db.view(func(tx *bolt.Tx) error {
-				_, err := db.walkPages(tx, false)
+				_, err := db.walkPages(tx, false, nil)
 				return err
 			})
 		}

@@ -507,9 +507,11 @@ func TestStaleCreatingFiles(t *testing.T) {
 }
 
 // TestProbe: what a take asks before it collects. Probe creates a missing
-// database and refuses what no Open could get (a file that is locked, or
-// not bbolt's), but leaves the schema check and the page walk to the
-// commit's Open: a damaged leaf page passes Probe and fails Open.
+// database and refuses what no Open could get (a file that is locked, not
+// bbolt's, or of a newer schema), but walks only the pages the schema
+// version is read through and leaves the rest to the commit's Open: a
+// damaged leaf page of a bucket other than meta passes Probe and fails
+// Open, and a damaged root bucket page fails both.
 func TestProbe(t *testing.T) {
 	dir := t.TempDir()
 	fresh := filepath.Join(dir, "new", "itersnap.db")
@@ -538,19 +540,41 @@ func TestProbe(t *testing.T) {
 		t.Errorf("Probe of a text file: %v, want ErrUnreadable naming it", err)
 	}
 
+	newer := filepath.Join(dir, "newer.db")
+	db, err = Open(newer, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, SchemaVersion+1))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Probe(newer, Options{}); !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), "is newer than this itersnap supports") {
+		t.Errorf("Probe of a newer schema: %v, want ErrUnreadable saying so", err)
+	}
+
+	// The root bucket's page, and a leaf page of another bucket than meta
+	// (whose few keys bbolt keeps inline, in the root bucket's page).
 	path, data := checkTestDB(t)
 	bdb, err := bolt.Open(path, 0o600, nil) // read-write: tx.Page needs the freelist
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := 0
+	var rootPage, leaf int
 	err = bdb.View(func(tx *bolt.Tx) error {
+		rootPage = int(tx.Cursor().Bucket().Root())
+		if tx.Bucket(bucketMeta).Root() != 0 {
+			return errors.New("the meta bucket is not inline")
+		}
 		for id := 2; leaf == 0; {
 			info, err := tx.Page(id)
 			if err != nil || info == nil {
-				return fmt.Errorf("no leaf page: %v", err)
+				return fmt.Errorf("no leaf page outside the root bucket: %v", err)
 			}
-			if info.Type == "leaf" {
+			if info.Type == "leaf" && id != rootPage {
 				leaf = id
 			}
 			id += 1 + info.OverflowCount
@@ -562,21 +586,29 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	pageSize := os.Getpagesize()
-	rnd := rand.New(rand.NewPCG(3, 4))
-	for i := leaf * pageSize; i < (leaf+1)*pageSize; i++ {
-		data[i] = byte(rnd.Uint32())
+	damage := func(name string, page int) string {
+		d := append([]byte(nil), data...)
+		rnd := rand.New(rand.NewPCG(3, uint64(page)))
+		for i := page * pageSize; i < (page+1)*pageSize; i++ {
+			d[i] = byte(rnd.Uint32())
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, d, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	damaged := filepath.Join(dir, "damaged.db")
-	if err := os.WriteFile(damaged, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damaged := damage("damaged-leaf.db", leaf)
 	if err := Probe(damaged, Options{}); err != nil {
-		t.Errorf("Probe of a database with leaf page %d damaged: %v; the walk is the commit's Open's", leaf, err)
+		t.Errorf("Probe of a database with leaf page %d damaged: %v; that walk is the commit's Open's", leaf, err)
 	}
 	if db, err := Open(damaged, Options{}); !errors.Is(err, ErrCorrupt) {
 		if err == nil {
 			db.Close()
 		}
 		t.Errorf("Open of a database with leaf page %d damaged: %v, want ErrCorrupt", leaf, err)
+	}
+	if err := Probe(damage("damaged-root.db", rootPage), Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Probe of a database with root bucket page %d damaged: %v, want ErrCorrupt", rootPage, err)
 	}
 }

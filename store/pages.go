@@ -60,6 +60,7 @@ type pageWalker struct {
 	pageSize uint64
 	hwm      uint64 // the transaction's high-water mark: pages 0..hwm-1 are in use or free
 	full     bool   // check every leaf's elements, not only its header
+	only     []byte // when set, the one top-level bucket whose pages are walked
 	seen     []bool // pages reached, by id
 	head     [pageHeaderSize + 8]byte
 	problems []string
@@ -76,8 +77,11 @@ func (w *pageWalker) problem(format string, args ...any) {
 
 // walkPages checks the pages of tx's tree in file; full also checks every
 // leaf's elements (Check does, so that Tx.Check cannot fault on them).
-func walkPages(tx *bolt.Tx, file io.ReaderAt, pageSize int, full bool) []string {
-	w := &pageWalker{file: file, pageSize: uint64(pageSize), hwm: uint64(tx.Size()) / uint64(pageSize), full: full}
+// With only set it checks the root bucket's pages and those of the
+// top-level bucket only names, and no other bucket's: what a read of that
+// bucket alone goes through.
+func walkPages(tx *bolt.Tx, file io.ReaderAt, pageSize int, full bool, only []byte) []string {
+	w := &pageWalker{file: file, pageSize: uint64(pageSize), hwm: uint64(tx.Size()) / uint64(pageSize), full: full, only: only}
 	w.seen = make([]bool, w.hwm)
 	root, ok := w.meta(uint64(tx.ID()))
 	if ok {
@@ -222,6 +226,9 @@ func (w *pageWalker) elements(page []byte, id uint64, what string) {
 		if eflags&bucketLeafFlag == 0 {
 			continue
 		}
+		if w.only != nil && what == "root bucket" && !bytes.Equal(page[at+pos:at+pos+ksize], w.only) {
+			continue
+		}
 		name := fmt.Sprintf("bucket %q", page[at+pos:at+pos+ksize])
 		value := page[at+pos+ksize : at+pos+ksize+vsize]
 		if len(value) < bucketHeader {
@@ -241,8 +248,9 @@ func (w *pageWalker) elements(page []byte, id uint64, what string) {
 	}
 }
 
-// walkPages walks the pages of tx's view of the database file.
-func (db *DB) walkPages(tx *bolt.Tx, full bool) ([]string, error) {
+// walkPages walks the pages of tx's view of the database file (only: see
+// the walkPages function).
+func (db *DB) walkPages(tx *bolt.Tx, full bool, only []byte) ([]string, error) {
 	f, err := os.Open(db.path)
 	if err != nil {
 		return nil, newError(ErrUnreadable, err, "cannot open database %s: %v", db.path, pathErr(err))
@@ -253,5 +261,5 @@ func (db *DB) walkPages(tx *bolt.Tx, full bool) ([]string, error) {
 		defer unmap()
 		file = bytes.NewReader(data)
 	}
-	return walkPages(tx, file, db.bolt.Info().PageSize, full), nil
+	return walkPages(tx, file, db.bolt.Info().PageSize, full, only), nil
 }

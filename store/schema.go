@@ -68,27 +68,14 @@ func createV2(tx *bolt.Tx) error {
 // brings an older schema up to date on a read-write open, in one
 // transaction with the version it ends at.
 func (db *DB) checkSchema(readOnly bool) error {
-	var version uint64
-	err := db.view(func(tx *bolt.Tx) error {
-		if err := db.checkSize(tx); err != nil {
-			return err
-		}
-		if problems, err := db.walkPages(tx, false); err != nil {
-			return err
-		} else if len(problems) > 0 {
-			return newCorrupt(nil, "database %s is corrupt: %s", db.path, problems[0])
-		}
-		var err error
-		version, err = db.schemaVersion(tx)
-		return err
-	})
+	version, err := db.checkedVersion(nil)
 	switch {
 	case err != nil:
 		return err
 	case version == SchemaVersion:
 		return nil
 	case version > SchemaVersion:
-		return newError(ErrUnreadable, nil, "database schema version %d is newer than this itersnap supports (%d): upgrade itersnap to read %s", version, SchemaVersion, db.path)
+		return db.newerSchema(version)
 	case readOnly:
 		// Every older layout is readable as it is (readers treat missing
 		// buckets as empty), so a copy of an old database can be looked
@@ -107,6 +94,30 @@ func (db *DB) checkSchema(readOnly bool) error {
 		}
 		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, SchemaVersion))
 	})
+}
+
+// checkedVersion walks the file's pages (store/pages.go), all of them in
+// use or, with only set, the root bucket's and that bucket's, and then
+// reads the schema version through them.
+func (db *DB) checkedVersion(only []byte) (version uint64, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		if err := db.checkSize(tx); err != nil {
+			return err
+		}
+		if problems, err := db.walkPages(tx, false, only); err != nil {
+			return err
+		} else if len(problems) > 0 {
+			return newCorrupt(nil, "database %s is corrupt: %s", db.path, problems[0])
+		}
+		var err error
+		version, err = db.schemaVersion(tx)
+		return err
+	})
+	return version, err
+}
+
+func (db *DB) newerSchema(version uint64) error {
+	return newError(ErrUnreadable, nil, "database schema version %d is newer than this itersnap supports (%d): upgrade itersnap to read %s", version, SchemaVersion, db.path)
 }
 
 // schemaVersion reads meta/schema_version: 0 for a bbolt file with no

@@ -82,23 +82,29 @@ func Open(path string, opts Options) (*DB, error) {
 
 // Probe says whether a read-write Open of path would get the file: the
 // path is allowed, the directories and (when missing) the database are
-// created, the file is bbolt's and its lock can be had within the timeout.
-// It is what a take asks before it spends a collection on the database,
-// and it stops short of the rest of Open, the schema check and the walk of
-// every page in use (store/pages.go): the walk's cost grows with the
-// database (half a millisecond for a day of a 2,000-thread host's
-// minutely snapshots, a dozen for a week of a busy one), and the Open for
-// the commit makes both anyway and fails the same way.
+// created, the file is bbolt's, its lock can be had within the timeout,
+// and its schema is not newer than this itersnap's. It is what a take asks
+// before it spends a collection on the database, and it walks only the
+// pages the schema version is read through (the root bucket's and the
+// meta bucket's): the walk of every page in use (store/pages.go), whose
+// cost grows with the database (half a millisecond for a day of a
+// 2,000-thread host's minutely snapshots), is left to the Open for the
+// commit, which fails the same way on what it finds.
 func Probe(path string, opts Options) error {
 	opts.ReadOnly = false
 	bdb, err := openFile(path, opts)
 	if err != nil {
 		return err
 	}
-	if err := bdb.Close(); err != nil {
-		return fmt.Errorf("close database %s: %w", path, err)
+	db := &DB{bolt: bdb, path: path}
+	version, err := db.checkedVersion(bucketMeta)
+	if err == nil && version > SchemaVersion {
+		err = db.newerSchema(version)
 	}
-	return nil
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return atPath(err, path)
 }
 
 // openFile is the part of Open that gets the file: the path's checks, the
