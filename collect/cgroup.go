@@ -146,17 +146,9 @@ func (t *cgroupTree) walk(fd int, cgroup string, buf []byte) {
 			break
 		}
 		eachDirent(buf[:n], func(ino uint64, typ uint8, name []byte) {
-			if string(name) == "." || string(name) == ".." {
-				return
-			}
-			if typ == unix.DT_UNKNOWN { // kernfs fills d_type; others need not
-				var st unix.Stat_t
-				if unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-					return
-				}
-				typ = unix.DT_DIR
-			}
-			if typ == unix.DT_DIR {
+			// fs/kernfs/dir.c kernfs_fop_readdir fills d_type from the
+			// node's mode: a cgroup2 mount never says DT_UNKNOWN.
+			if typ == unix.DT_DIR && string(name) != "." && string(name) != ".." {
 				children = append(children, child{ino, string(name)})
 			}
 		})
