@@ -29,7 +29,7 @@ func TestTasksSeesSelf(t *testing.T) {
 	var threads, all int
 	var addrs, everyAddr []uint64
 	syms := map[uint64]string{}
-	err := o.Tasks(new(WalkTimes), func(r *TaskRecord, stack []uint64) {
+	err := o.Tasks(new(WalkTimes), TaskVisitor{Task: func(r *TaskRecord, stack []uint64) {
 		all++
 		everyAddr = append(everyAddr, stack...)
 		if r.Pid != self {
@@ -54,7 +54,11 @@ func TestTasksSeesSelf(t *testing.T) {
 		if r.State != 0 { // TASK_RUNNING
 			addrs = append(addrs, stack...)
 		}
-	}, func(addr uint64, text []byte) { syms[addr] = string(text) })
+	}, Symbol: func(rec *SymbolRecord, text []byte) {
+		if text != nil {
+			syms[rec.Addr] = string(text)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,17 @@ func FuzzDecodeTasks(f *testing.F) {
 	withSyms := append(append(append(raw(&rec), make([]byte, 8)...), raw(&sym)...), "abc"...)
 	sym.SymBytes = -22
 	f.Add(append(withSyms, raw(&sym)...))
+	rec.NrSyms, rec.NrCgroups = 0, 3
+	root, child := CgroupRecord{Id: 1}, CgroupRecord{Id: 9, ParentId: 1, NameBytes: 4}
+	withCgroups := append(append(append(raw(&rec), make([]byte, 8)...), raw(&root)...), raw(&child)...)
+	withCgroups = append(withCgroups, "init"...)
+	for _, n := range []int32{-14, 255, 256, 1 << 30} {
+		bad := CgroupRecord{Id: 10, ParentId: 9, NameBytes: n}
+		f.Add(append(withCgroups, raw(&bad)...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var again []byte
-		err := decodeTasks(data, func(rec *TaskRecord, stack []uint64) {
+		err := decodeTasks(data, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
 			if want := max(0, int(rec.StackBytes)) / 8; len(stack) != want {
 				t.Fatalf("tid %d: %d frames for %d stack bytes", rec.Tid, len(stack), rec.StackBytes)
 			}
@@ -46,12 +54,17 @@ func FuzzDecodeTasks(f *testing.F) {
 			for _, a := range stack {
 				again = binary.LittleEndian.AppendUint64(again, a)
 			}
-		}, func(rec *SymbolRecord, text []byte) {
+		}, Symbol: func(rec *SymbolRecord, text []byte) {
 			if (text == nil) != (rec.SymBytes < 0) || len(text) != max(0, int(rec.SymBytes)) {
 				t.Fatalf("symbol %q for %d symbol bytes", text, rec.SymBytes)
 			}
 			again = append(append(again, raw(rec)...), text...)
-		})
+		}, Cgroup: func(rec *CgroupRecord, name []byte) {
+			if (name == nil) != (rec.NameBytes < 0) || len(name) != max(0, int(rec.NameBytes)) {
+				t.Fatalf("cgroup name %q for %d name bytes", name, rec.NameBytes)
+			}
+			again = append(append(again, raw(rec)...), name...)
+		}})
 		if err == nil && !bytes.Equal(again, data) {
 			t.Fatalf("accepted %d bytes but the records it gave make %d", len(data), len(again))
 		}
@@ -112,7 +125,7 @@ func FuzzDecodeFiles(f *testing.F) {
 }
 
 // raw is a record's bytes as the iterator writes them.
-func raw[T TaskRecord | SymbolRecord | FileRecord | SockRecord](rec *T) []byte {
+func raw[T TaskRecord | SymbolRecord | CgroupRecord | FileRecord | SockRecord](rec *T) []byte {
 	return bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(rec)), unsafe.Sizeof(*rec)))
 }
 
@@ -135,21 +148,24 @@ func TestRealRecords(t *testing.T) {
 	// A task's records end after its symbols; the stream's ends are the
 	// starts of the next task records, and its end.
 	var addrs []uint64
-	var symbols int
+	var symbols, cgroups int
 	end := 0
-	err = decodeTasks(tasks, func(rec *TaskRecord, stack []uint64) {
+	err = decodeTasks(tasks, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
 		if end > 0 {
 			taskEnds = append(taskEnds, end)
 		}
 		end += int(unsafe.Sizeof(*rec)) + 8*len(stack)
 		addrs = append(addrs, stack...)
-	}, func(rec *SymbolRecord, text []byte) {
+	}, Symbol: func(rec *SymbolRecord, text []byte) {
 		end += int(unsafe.Sizeof(*rec)) + len(text)
 		symbols++
-	})
+	}, Cgroup: func(rec *CgroupRecord, name []byte) {
+		end += int(unsafe.Sizeof(*rec)) + len(name)
+		cgroups++
+	}})
 	taskEnds = append(taskEnds, end)
-	if err != nil || end != len(tasks) || len(addrs) == 0 || symbols == 0 {
-		t.Fatalf("decode %d bytes of tasks: %d records, %d addresses, %d symbols, %v", len(tasks), len(taskEnds), len(addrs), symbols, err)
+	if err != nil || end != len(tasks) || len(addrs) == 0 || symbols == 0 || cgroups == 0 {
+		t.Fatalf("decode %d bytes of tasks: %d records, %d addresses, %d symbols, %d cgroups, %v", len(tasks), len(taskEnds), len(addrs), symbols, cgroups, err)
 	}
 	end = 0
 	err = decodeFiles(files, func(rec *FileRecord, path []byte, sock *SockRecord, name []byte) {
@@ -169,7 +185,7 @@ func TestRealRecords(t *testing.T) {
 		t.Fatalf("decode %d bytes of files: %d records, %v", len(files), len(fileEnds), err)
 	}
 	checkTruncations(t, "tasks", tasks, taskEnds, func(b []byte) error {
-		return decodeTasks(b, func(*TaskRecord, []uint64) {}, func(*SymbolRecord, []byte) {})
+		return decodeTasks(b, TaskVisitor{})
 	})
 	checkTruncations(t, "files", files, fileEnds, func(b []byte) error {
 		return decodeFiles(b, func(*FileRecord, []byte, *SockRecord, []byte) {})

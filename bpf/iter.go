@@ -87,55 +87,71 @@ func stream(it *link.Iter, bufp *[]byte, times *WalkTimes, decode func(data []by
 	}
 }
 
-// Tasks runs the task iterator and calls fn for every thread that passed
-// the filter, with its stack (return addresses, leaf first; empty when the
-// kernel gave none). fn must not keep stack: it is reused. sym is called
-// with the symbol of each of the stacks' addresses, "function+0xoff/0xsize
-// [module]" as /proc/PID/stack prints it, the first time the walk meets the
-// address; an address the kernel could not symbolize is not given. sym must
-// not keep text: it aliases the read buffer. One Tasks and one Files may
-// run at the same time.
-func (o *Objects) Tasks(times *WalkTimes, fn func(rec *TaskRecord, stack []uint64), sym func(addr uint64, text []byte)) error {
+// TaskVisitor is what the task walk's records are handed to, in stream
+// order. None may keep the slices it is given: they are reused or alias
+// the read buffer. A nil func skips those records.
+type TaskVisitor struct {
+	// Task is called for every thread that passed the filter, with its
+	// stack (return addresses, leaf first; empty when the kernel gave
+	// none).
+	Task func(rec *TaskRecord, stack []uint64)
+	// Symbol is called with the symbol of each of the stacks' addresses,
+	// "function+0xoff/0xsize [module]" as /proc/PID/stack prints it, the
+	// first time the walk meets the address; text is nil when the kernel
+	// could not symbolize it (bpf_snprintf failed).
+	Symbol func(rec *SymbolRecord, text []byte)
+	// Cgroup is called for each cgroup v2 cgroup the walk names: the
+	// cgroups of the threads that passed, and their ancestors, each once
+	// and before the cgroups below it (itersnap.bpf.c cgroup_rec). name is
+	// the cgroup directory's name ("" for the root), nil when the kernel
+	// could not read it.
+	Cgroup func(rec *CgroupRecord, name []byte)
+}
+
+// Tasks runs the task iterator and hands its records to v. One Tasks and
+// one Files may run at the same time.
+func (o *Objects) Tasks(times *WalkTimes, v TaskVisitor) error {
 	// Each walk starts with no address symbolized, whatever an earlier
 	// walk of the same programs (pinned ones: an earlier take) left.
+	// (Named cgroups need no clearing: the kernel tells walks apart.)
 	if err := clearSymbolized(o.symbolized); err != nil {
 		return err
 	}
 	stack := make([]uint64, 0, 128)
-	count := func(rec *TaskRecord, stack []uint64) {
+	task := v.Task
+	v.Task = func(rec *TaskRecord, stack []uint64) {
 		times.Records++
-		fn(rec, stack)
+		if task != nil {
+			task(rec, stack)
+		}
 	}
 	return stream(o.task, &o.taskBuf, times, func(data []byte, final bool) (int, error) {
-		return decodeTaskStream(data, final, stack, count, func(rec *SymbolRecord, text []byte) {
-			if text != nil {
-				sym(rec.Addr, text)
-			}
-		})
+		return decodeTaskStream(data, final, stack, &v)
 	})
 }
 
 // decodeTasks walks the task iterator's whole output: each task record
-// followed by its StackBytes of addresses and NrSyms symbol records, each
-// followed by its SymBytes of text. It calls task and sym for them in stream
-// order; text is nil when bpf_snprintf failed. Input it cannot walk to its
-// end is an error, never a panic (FuzzDecodeTasks).
-func decodeTasks(data []byte, task func(rec *TaskRecord, stack []uint64), sym func(rec *SymbolRecord, text []byte)) error {
-	_, err := decodeTaskStream(data, true, make([]uint64, 0, 128), task, sym)
+// followed by its StackBytes of addresses, NrSyms symbol records, each
+// followed by its SymBytes of text, and NrCgroups cgroup records, each
+// followed by its NameBytes of name. Input it cannot walk to its end is an
+// error, never a panic (FuzzDecodeTasks).
+func decodeTasks(data []byte, v TaskVisitor) error {
+	_, err := decodeTaskStream(data, true, make([]uint64, 0, 128), &v)
 	return err
 }
 
 // decodeTaskStream decodes the whole tasks at the start of data and returns
 // the bytes they took. Unless final, a task cut short by the end of data is
 // left for the next call; stack is the reused buffer of addresses.
-func decodeTaskStream(data []byte, final bool, stack []uint64, task func(rec *TaskRecord, stack []uint64), sym func(rec *SymbolRecord, text []byte)) (int, error) {
+func decodeTaskStream(data []byte, final bool, stack []uint64, v *TaskVisitor) (int, error) {
 	var rec TaskRecord
 	var srec SymbolRecord
-	size, symSize := int(unsafe.Sizeof(rec)), int(unsafe.Sizeof(srec))
+	var crec CgroupRecord
+	size, symSize, cgSize := int(unsafe.Sizeof(rec)), int(unsafe.Sizeof(srec)), int(unsafe.Sizeof(crec))
 	off := 0
 	for off < len(data) {
 		// Check that the whole task is there before handing any of it out.
-		n, err := taskLen(data[off:], &rec, &srec)
+		n, err := taskLen(data[off:], &rec)
 		if errors.Is(err, errShort) && !final {
 			return off, nil
 		}
@@ -147,7 +163,9 @@ func decodeTaskStream(data []byte, final bool, stack []uint64, task func(rec *Ta
 		for i := size; i < size+int(max(rec.StackBytes, 0)); i += 8 {
 			stack = append(stack, le.Uint64(unit[i:]))
 		}
-		task(&rec, stack)
+		if v.Task != nil {
+			v.Task(&rec, stack)
+		}
 		p := size + len(stack)*8
 		for range rec.NrSyms {
 			decode(&srec, unit[p:p+symSize])
@@ -157,17 +175,34 @@ func decodeTaskStream(data []byte, final bool, stack []uint64, task func(rec *Ta
 				text = unit[p : p+int(srec.SymBytes)]
 				p += len(text)
 			}
-			sym(&srec, text)
+			if v.Symbol != nil {
+				v.Symbol(&srec, text)
+			}
+		}
+		for range rec.NrCgroups {
+			decode(&crec, unit[p:p+cgSize])
+			p += cgSize
+			var name []byte
+			if crec.NameBytes >= 0 {
+				name = unit[p : p+int(crec.NameBytes)]
+				p += len(name)
+			}
+			if v.Cgroup != nil {
+				v.Cgroup(&crec, name)
+			}
 		}
 		off += n
 	}
 	return off, nil
 }
 
-// taskLen returns the length of the task at data's start with its stack and
-// symbols, decoding its record into rec; errShort when data ends first.
-func taskLen(data []byte, rec *TaskRecord, srec *SymbolRecord) (int, error) {
-	size, symSize := int(unsafe.Sizeof(*rec)), int(unsafe.Sizeof(*srec))
+// taskLen returns the length of the task at data's start with its stack,
+// symbols and cgroups, decoding its record into rec; errShort when data
+// ends first.
+func taskLen(data []byte, rec *TaskRecord) (int, error) {
+	var srec SymbolRecord
+	var crec CgroupRecord
+	size, symSize, cgSize := int(unsafe.Sizeof(*rec)), int(unsafe.Sizeof(srec)), int(unsafe.Sizeof(crec))
 	if len(data) < size {
 		return 0, fmt.Errorf("task record truncated: %w", errShort)
 	}
@@ -186,7 +221,7 @@ func taskLen(data []byte, rec *TaskRecord, srec *SymbolRecord) (int, error) {
 		if len(data)-off < symSize {
 			return 0, fmt.Errorf("task %d: symbol record truncated: %w", rec.Tid, errShort)
 		}
-		decode(srec, data[off:off+symSize])
+		decode(&srec, data[off:off+symSize])
 		off += symSize
 		if n := int(srec.SymBytes); n >= 0 {
 			if len(data)-off < n {
@@ -195,8 +230,28 @@ func taskLen(data []byte, rec *TaskRecord, srec *SymbolRecord) (int, error) {
 			off += n
 		}
 	}
+	for range rec.NrCgroups {
+		if len(data)-off < cgSize {
+			return 0, fmt.Errorf("task %d: cgroup record truncated: %w", rec.Tid, errShort)
+		}
+		decode(&crec, data[off:off+cgSize])
+		off += cgSize
+		if n := int(crec.NameBytes); n >= 0 {
+			if n > cgroupNameMax {
+				return 0, fmt.Errorf("task %d: bad cgroup name length %d", rec.Tid, n)
+			}
+			if len(data)-off < n {
+				return 0, fmt.Errorf("task %d: cgroup name length %d: %w", rec.Tid, n, errShort)
+			}
+			off += n
+		}
+	}
 	return off, nil
 }
+
+// cgroupNameMax is NAME_MAX (include/uapi/linux/limits.h): the longest
+// name a cgroup directory can have.
+const cgroupNameMax = 255
 
 // SockRecord is what the task_file iterator read of a socket fd's struct
 // sock (itersnap.bpf.c sock_rec).
@@ -311,6 +366,6 @@ const unixPathMax = 108
 // decode copies one record out of the stream. The records are host-endian
 // structs laid out by bpf2go (structs.HostLayout); copying bytes into an
 // aligned value avoids both reflection and unaligned access.
-func decode[T TaskRecord | SymbolRecord | FileRecord | SockRecord](dst *T, src []byte) {
+func decode[T TaskRecord | SymbolRecord | CgroupRecord | FileRecord | SockRecord](dst *T, src []byte) {
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), unsafe.Sizeof(*dst)), src)
 }

@@ -38,9 +38,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define UNIX_NAME_SLOTS 128 // a power of two above UNIX_PATH_MAX
 #define ANON_INODE_FS_MAGIC 0x09041934
 #define ANON_NAME_BYTES 256 // an anon inode's name ("[eventfd]", "bpf-map")
+#define MAX_CGROUP_CHAIN 32 // cgroups looked at per task, up from its own; a power of two
+#define MAX_CGROUP_NAMES 16 // cgroup records per task; see cgroup_rec
+#define CGROUP_NAME_BYTES 256 // NAME_MAX and the NUL
+#define MAX_NAMED_CGROUPS 4096 // a walk names more only by naming some twice
 
 // One record per thread. The stack_bytes bytes of return addresses (u64,
-// leaf first) follow it in the stream, then nr_syms symbol records.
+// leaf first) follow it in the stream, then nr_syms symbol records, then
+// nr_cgroups cgroup records.
 struct task_rec {
 	u32 tid; // task->pid
 	u32 pid; // task->tgid
@@ -55,7 +60,7 @@ struct task_rec {
 	u64 nofile; // RLIMIT_NOFILE soft limit
 	char comm[TASK_COMM_LEN];
 	u32 nr_syms; // symbol records that follow the stack
-	u32 pad;
+	u32 nr_cgroups; // cgroup records that follow the symbols
 	u64 cgroup_id; // task->cgroups->dfl_cgrp->kn->id: the cgroup v2 directory's inode
 	u32 ns_pid; // the process's pid in its own pid namespace
 	u32 pad2;
@@ -70,6 +75,25 @@ struct task_rec {
 struct sym_rec {
 	u64 addr;
 	s32 sym_bytes;
+	u32 pad;
+};
+
+// A cgroup v2 cgroup the walk met, named once per walk so that userspace
+// builds every task's cgroup path from these records alone, without
+// reading the cgroup hierarchy (a walk of every cgroup's directory, which
+// on a host with hundreds of cgroups cost more than the rest of a take).
+// A task's records carry its own cgroup and those of its ancestors that no
+// earlier task's records carried, the topmost first, so a record's parent
+// was always named before it. name_bytes bytes of the cgroup directory's
+// name follow (no NUL; "" for the root), or it is -errno. At most
+// MAX_CGROUP_NAMES follow one task, so that its records still fit in the
+// seq buffer beside the largest symbols (see sym_rec): 16 of 24 + 255
+// bytes; the rest of a deeper chain follows the next task in that cgroup,
+// and userspace reads the hierarchy for any cgroup left unnamed.
+struct cgroup_rec {
+	u64 id; // kn->id, as task_rec.cgroup_id
+	u64 parent_id; // the parent cgroup's kn->id; 0 for the root
+	s32 name_bytes;
 	u32 pad;
 };
 
@@ -104,6 +128,15 @@ struct task_scratch {
 	u64 new_frames[2]; // bit i: frame i is the walk's first sight of its address
 	struct sym_rec sym;
 	char text[SYM_SLOTS];
+	// The task's cgroup and its ancestors not yet named in this walk,
+	// its own first (struct cgroup pointers): nr_chain of them, and the
+	// cgroup chain_cgroup looks at next.
+	u64 chain[MAX_CGROUP_CHAIN];
+	u64 next_cgroup;
+	u32 nr_chain;
+	u32 pad;
+	struct cgroup_rec cg;
+	char cg_name[CGROUP_NAME_BYTES];
 };
 
 // What a socket fd's struct sock holds (include/net/sock.h sock_common),
@@ -170,6 +203,25 @@ struct {
 	__type(key, u64);
 	__type(value, u64);
 } symbolized SEC(".maps");
+
+// The cgroups this walk has named: the walk's session_id and the seq_num
+// of the task whose records carry the name. Pinned programs keep it from
+// take to take, so an entry counts only in its own session (session_id is
+// new for every walk, kernel/bpf/bpf_iter.c prepare_seq_file) and no walk
+// depends on what an earlier one wrote. Least recently used entries make
+// room: cgroups of containers long gone are forgotten, and a cgroup not
+// found is only named again.
+struct named {
+	u64 session;
+	u64 seq_num;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_NAMED_CGROUPS);
+	__type(key, u64);
+	__type(value, struct named);
+} named_cgroups SEC(".maps");
 
 // Filters, set by userspace before load. A task passes the pid and name
 // filters when none is set, or when its tgid is in filter_pids, or its comm
@@ -301,6 +353,7 @@ static __always_inline u32 task_state(struct task_struct *task)
 // the count of new frames lives in the scratch record.
 struct frames_ctx {
 	struct seq_file *seq;
+	u64 session_id;
 	u64 seq_num;
 };
 
@@ -387,20 +440,73 @@ static __always_inline u32 ns_pid(struct task_struct *task)
 	return nr;
 }
 
-// each_frame calls fn for frames 0 to frames-1, until it returns non-zero.
+// each calls fn for 0 to n-1 (n at most bound), until it returns non-zero.
 // The main object uses bpf_loop (Linux 5.17). The second object, built
 // from this source with -DITERSNAP_LOOPS (bpf/gen.go), uses a bounded loop
-// for kernels without bpf_loop: the verifier walks its 127 iterations one
-// by one, which costs tens of milliseconds per load but needs nothing
+// for kernels without bpf_loop: the verifier walks its iterations one by
+// one (127 frames: tens of milliseconds per load), but it needs nothing
 // newer than bpf_snprintf (5.13).
 #ifdef ITERSNAP_LOOPS
-#define each_frame(frames, fn, ctx)                                  \
-	for (u32 i = 0; i < MAX_FRAMES && i < (frames); i++)          \
-		if (fn(i, ctx))                                        \
+#define each(n, bound, fn, ctx)                               \
+	for (u32 i = 0; i < (bound) && i < (n); i++)          \
+		if (fn(i, ctx))                                \
 			break
 #else
-#define each_frame(frames, fn, ctx) bpf_loop(frames, fn, ctx, 0)
+#define each(n, bound, fn, ctx) bpf_loop(n, fn, ctx, 0)
 #endif
+#define each_frame(frames, fn, ctx) each(frames, MAX_FRAMES, fn, ctx)
+
+// chain_cgroup looks at the i'th cgroup up from the task's own
+// (s->next_cgroup): it stops past the root, or at a cgroup that an earlier
+// task's records named in this walk, and otherwise keeps it in s->chain.
+// A cgroup that this task's records named when it was shown before (same
+// seq_num, see mark_frame) is named again.
+static long chain_cgroup(u32 i, void *data)
+{
+	struct frames_ctx *c = data;
+	struct task_scratch *s = scratch();
+	if (!s)
+		return 1;
+	struct cgroup *cgrp = (void *)s->next_cgroup;
+	if (!cgrp)
+		return 1;
+	u64 id = BPF_CORE_READ(cgrp, kn, id);
+	struct named *done = bpf_map_lookup_elem(&named_cgroups, &id);
+	if (done && done->session == c->session_id && done->seq_num != c->seq_num)
+		return 1;
+	s->chain[i & (MAX_CGROUP_CHAIN - 1)] = (u64)cgrp;
+	s->nr_chain = i + 1;
+	struct cgroup_subsys_state *parent = BPF_CORE_READ(cgrp, self.parent);
+	s->next_cgroup = parent ? (u64)BPF_CORE_READ(parent, cgroup) : 0;
+	return 0;
+}
+
+// name_cgroup writes the cgroup record of the i'th cgroup of s->chain
+// counted from its top, and marks it named in this walk.
+static long name_cgroup(u32 i, void *data)
+{
+	struct frames_ctx *c = data;
+	struct task_scratch *s = scratch();
+	if (!s)
+		return 1;
+	struct cgroup *cgrp = (void *)s->chain[(s->nr_chain - 1 - i) & (MAX_CGROUP_CHAIN - 1)];
+	struct cgroup_rec *r = &s->cg;
+	r->id = BPF_CORE_READ(cgrp, kn, id);
+	r->parent_id = 0;
+	struct cgroup_subsys_state *parent = BPF_CORE_READ(cgrp, self.parent);
+	if (parent)
+		r->parent_id = BPF_CORE_READ(parent, cgroup, kn, id);
+	// bpf_probe_read_kernel_str counts the NUL: 1 for the root's "".
+	long n = bpf_probe_read_kernel_str(s->cg_name, CGROUP_NAME_BYTES, BPF_CORE_READ(cgrp, kn, name));
+	r->name_bytes = n > 0 ? n - 1 : n < 0 ? n : -1;
+	r->pad = 0;
+	bpf_seq_write(c->seq, r, sizeof(*r));
+	if (n > 1)
+		bpf_seq_write(c->seq, s->cg_name, (n - 1) & (CGROUP_NAME_BYTES - 1));
+	struct named done = { .session = c->session_id, .seq_num = c->seq_num };
+	bpf_map_update_elem(&named_cgroups, &r->id, &done, BPF_ANY);
+	return 0;
+}
 
 SEC("iter/task")
 int dump_task(struct bpf_iter__task *ctx)
@@ -440,15 +546,26 @@ int dump_task(struct bpf_iter__task *ctx)
 	long n = bpf_get_task_stack(task, s->stack, MAX_FRAMES * sizeof(u64), 0);
 	r->stack_bytes = n;
 	u32 frames = n > 0 ? n / sizeof(u64) : 0;
-	struct frames_ctx c = { .seq = seq, .seq_num = ctx->meta->seq_num };
+	struct frames_ctx c = {
+		.seq = seq,
+		.session_id = ctx->meta->session_id,
+		.seq_num = ctx->meta->seq_num,
+	};
 	s->new_frames[0] = s->new_frames[1] = 0;
 	r->nr_syms = 0;
 	each_frame(frames, mark_frame, &c);
+
+	s->next_cgroup = (u64)BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	s->nr_chain = 0;
+	each(MAX_CGROUP_CHAIN, MAX_CGROUP_CHAIN, chain_cgroup, &c);
+	r->nr_cgroups = s->nr_chain < MAX_CGROUP_NAMES ? s->nr_chain : MAX_CGROUP_NAMES;
+
 	bpf_seq_write(seq, r, sizeof(*r));
 	if (n > 0)
 		bpf_seq_write(seq, s->stack, n & (STACK_SLOTS * sizeof(u64) - 1));
 	if (r->nr_syms > 0)
 		each_frame(frames, write_symbol, &c);
+	each(r->nr_cgroups, MAX_CGROUP_NAMES, name_cgroup, &c);
 	return 0;
 }
 

@@ -33,9 +33,11 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 };
 
 #define TASK_COMM_LEN 16
+#define BPF_ANY 0
 #define BPF_NOEXIST 1
 #define RLIMIT_NOFILE 7
 #define RLIM_NLIMITS 16
@@ -164,9 +166,22 @@ struct unix_sock {
 // Cgroups and pid namespaces.
 struct kernfs_node {
 	u64 id; // the inode number of the cgroup's directory (5.5+)
+	const char *name; // the directory's name; "" for the root
+} __attribute__((preserve_access_index));
+
+struct cgroup;
+
+// include/linux/cgroup-defs.h: a cgroup's own css (cgroup->self) points
+// back at the cgroup, and its parent is the parent cgroup's self (NULL
+// at the root). The kernfs node's parent pointer, the other way up, was
+// renamed in 6.15 (kernfs_node.__parent).
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+	struct cgroup_subsys_state *parent;
 } __attribute__((preserve_access_index));
 
 struct cgroup {
+	struct cgroup_subsys_state self;
 	struct kernfs_node *kn;
 	int level; // the root is at 0, each step down adds one
 	// This cgroup's ancestors, indexed by their level, itself at [level]

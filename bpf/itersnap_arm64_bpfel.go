@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type itersnapCgroupRec struct {
+	_         structs.HostLayout
+	Id        uint64
+	ParentId  uint64
+	NameBytes int32
+	Pad       uint32
+}
+
 type itersnapFileRec struct {
 	_          structs.HostLayout
 	Pid        uint32
@@ -38,6 +46,12 @@ type itersnapFileScratch struct {
 	WantTid        uint32
 	Want           uint32
 	Path           [4096]int8
+}
+
+type itersnapNamed struct {
+	_       structs.HostLayout
+	Session uint64
+	SeqNum  uint64
 }
 
 type itersnapPathSource uint32
@@ -87,19 +101,25 @@ type itersnapTaskRec struct {
 	Nofile     uint64
 	Comm       [16]int8
 	NrSyms     uint32
-	Pad        uint32
+	NrCgroups  uint32
 	CgroupId   uint64
 	NsPid      uint32
 	Pad2       uint32
 }
 
 type itersnapTaskScratch struct {
-	_         structs.HostLayout
-	Rec       itersnapTaskRec
-	Stack     [128]uint64
-	NewFrames [2]uint64
-	Sym       itersnapSymRec
-	Text      [256]int8
+	_          structs.HostLayout
+	Rec        itersnapTaskRec
+	Stack      [128]uint64
+	NewFrames  [2]uint64
+	Sym        itersnapSymRec
+	Text       [256]int8
+	Chain      [32]uint64
+	NextCgroup uint64
+	NrChain    uint32
+	Pad        uint32
+	Cg         itersnapCgroupRec
+	CgName     [256]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -107,6 +127,7 @@ type itersnapTaskScratch struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	itersnapMapFileScratch        = "file_scratch"
+	itersnapMapNamedCgroups       = "named_cgroups"
 	itersnapMapSymbolized         = "symbolized"
 	itersnapMapTaskScratch        = "task_scratch"
 	itersnapProgDumpFile          = "dump_file"
@@ -173,9 +194,10 @@ type itersnapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnapMapSpecs struct {
-	FileScratch *ebpf.MapSpec `ebpf:"file_scratch"`
-	Symbolized  *ebpf.MapSpec `ebpf:"symbolized"`
-	TaskScratch *ebpf.MapSpec `ebpf:"task_scratch"`
+	FileScratch  *ebpf.MapSpec `ebpf:"file_scratch"`
+	NamedCgroups *ebpf.MapSpec `ebpf:"named_cgroups"`
+	Symbolized   *ebpf.MapSpec `ebpf:"symbolized"`
+	TaskScratch  *ebpf.MapSpec `ebpf:"task_scratch"`
 }
 
 // itersnapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -212,14 +234,16 @@ func (o *itersnapObjects) Close() error {
 //
 // It can be passed to loadItersnapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnapMaps struct {
-	FileScratch *ebpf.Map `ebpf:"file_scratch"`
-	Symbolized  *ebpf.Map `ebpf:"symbolized"`
-	TaskScratch *ebpf.Map `ebpf:"task_scratch"`
+	FileScratch  *ebpf.Map `ebpf:"file_scratch"`
+	NamedCgroups *ebpf.Map `ebpf:"named_cgroups"`
+	Symbolized   *ebpf.Map `ebpf:"symbolized"`
+	TaskScratch  *ebpf.Map `ebpf:"task_scratch"`
 }
 
 func (m *itersnapMaps) Close() error {
 	return _ItersnapClose(
 		m.FileScratch,
+		m.NamedCgroups,
 		m.Symbolized,
 		m.TaskScratch,
 	)

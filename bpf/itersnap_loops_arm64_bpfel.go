@@ -52,6 +52,12 @@ type itersnap_loopsFileScratch struct {
 	Path           [4096]int8
 }
 
+type itersnap_loopsNamed struct {
+	_       structs.HostLayout
+	Session uint64
+	SeqNum  uint64
+}
+
 type itersnap_loopsTaskScratch struct {
 	_   structs.HostLayout
 	Rec struct {
@@ -69,7 +75,7 @@ type itersnap_loopsTaskScratch struct {
 		Nofile     uint64
 		Comm       [16]int8
 		NrSyms     uint32
-		Pad        uint32
+		NrCgroups  uint32
 		CgroupId   uint64
 		NsPid      uint32
 		Pad2       uint32
@@ -82,7 +88,19 @@ type itersnap_loopsTaskScratch struct {
 		SymBytes int32
 		Pad      uint32
 	}
-	Text [256]int8
+	Text       [256]int8
+	Chain      [32]uint64
+	NextCgroup uint64
+	NrChain    uint32
+	Pad        uint32
+	Cg         struct {
+		_         structs.HostLayout
+		Id        uint64
+		ParentId  uint64
+		NameBytes int32
+		Pad       uint32
+	}
+	CgName [256]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -90,6 +108,7 @@ type itersnap_loopsTaskScratch struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	itersnap_loopsMapFileScratch        = "file_scratch"
+	itersnap_loopsMapNamedCgroups       = "named_cgroups"
 	itersnap_loopsMapSymbolized         = "symbolized"
 	itersnap_loopsMapTaskScratch        = "task_scratch"
 	itersnap_loopsProgDumpFile          = "dump_file"
@@ -156,9 +175,10 @@ type itersnap_loopsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type itersnap_loopsMapSpecs struct {
-	FileScratch *ebpf.MapSpec `ebpf:"file_scratch"`
-	Symbolized  *ebpf.MapSpec `ebpf:"symbolized"`
-	TaskScratch *ebpf.MapSpec `ebpf:"task_scratch"`
+	FileScratch  *ebpf.MapSpec `ebpf:"file_scratch"`
+	NamedCgroups *ebpf.MapSpec `ebpf:"named_cgroups"`
+	Symbolized   *ebpf.MapSpec `ebpf:"symbolized"`
+	TaskScratch  *ebpf.MapSpec `ebpf:"task_scratch"`
 }
 
 // itersnap_loopsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -195,14 +215,16 @@ func (o *itersnap_loopsObjects) Close() error {
 //
 // It can be passed to loadItersnap_loopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type itersnap_loopsMaps struct {
-	FileScratch *ebpf.Map `ebpf:"file_scratch"`
-	Symbolized  *ebpf.Map `ebpf:"symbolized"`
-	TaskScratch *ebpf.Map `ebpf:"task_scratch"`
+	FileScratch  *ebpf.Map `ebpf:"file_scratch"`
+	NamedCgroups *ebpf.Map `ebpf:"named_cgroups"`
+	Symbolized   *ebpf.Map `ebpf:"symbolized"`
+	TaskScratch  *ebpf.Map `ebpf:"task_scratch"`
 }
 
 func (m *itersnap_loopsMaps) Close() error {
 	return _Itersnap_loopsClose(
 		m.FileScratch,
+		m.NamedCgroups,
 		m.Symbolized,
 		m.TaskScratch,
 	)

@@ -21,12 +21,13 @@ const (
 	commLen    = 16 // TASK_COMM_LEN
 )
 
-// TaskRecord, SymbolRecord and FileRecord are the fixed records the
-// iterators write; bpf2go generates them from the C structs, so there is one
-// definition.
+// TaskRecord, SymbolRecord, CgroupRecord and FileRecord are the fixed
+// records the iterators write; bpf2go generates them from the C structs, so
+// there is one definition.
 type (
 	TaskRecord   = itersnapTaskRec
 	SymbolRecord = itersnapSymRec
+	CgroupRecord = itersnapCgroupRec
 	FileRecord   = itersnapFileRec
 )
 

@@ -5,16 +5,21 @@ package bpf
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/itersnap/itersnap/bpf/bpftest"
 )
 
 // seqBufferSize is kernel/bpf/bpf_iter.c's seq buffer (PAGE_SIZE << 3). A
@@ -100,7 +105,7 @@ func TestSymbolsOfReshownTask(t *testing.T) {
 		var addrs []uint64
 		syms := map[uint64]bool{}
 		end := 0
-		err = decodeTasks(data, func(rec *TaskRecord, stack []uint64) {
+		err = decodeTasks(data, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
 			if len(ends) > 0 {
 				ends[len(ends)-1] = end
 			}
@@ -108,10 +113,12 @@ func TestSymbolsOfReshownTask(t *testing.T) {
 			ends = append(ends, end)
 			hasSyms = append(hasSyms, rec.NrSyms > 0)
 			addrs = append(addrs, stack...)
-		}, func(rec *SymbolRecord, text []byte) {
+		}, Symbol: func(rec *SymbolRecord, text []byte) {
 			end += int(unsafe.Sizeof(*rec)) + len(text)
 			syms[rec.Addr] = syms[rec.Addr] || len(text) > 0
-		})
+		}, Cgroup: func(rec *CgroupRecord, name []byte) {
+			end += int(unsafe.Sizeof(*rec)) + len(name)
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,6 +158,118 @@ func TestSymbolsOfReshownTask(t *testing.T) {
 		sleeper, others, covered, last-first+1)
 	if covered == 0 {
 		t.Errorf("no walk overflowed the seq buffer on a task with new symbols: the test did not test what it is for")
+	}
+}
+
+// TestCgroupsOfReshownTask checks that a task shown twice, because its
+// records overflowed the seq buffer, still names the cgroups that only it
+// is in. The first showing marks them named in the kernel's map; if the
+// second showing took them for done, its cgroup would have no name.
+//
+// The boundary is placed as in TestSymbolsOfReshownTask: sleeper threads
+// of this process, named in groups of 1, 2, 4, ... 128, come first in tid
+// order, and a comm filter picks any number F of them; then child
+// processes, each in a chain of cgroups of its own, ten deep with names of
+// NAME_MAX bytes, so that most of a child's ~3 KB of records are cgroup
+// records. F moves the boundary across them one sleeper at a time.
+func TestCgroupsOfReshownTask(t *testing.T) {
+	bpftest.RequireBPF(t)
+	const sleepers, groups, children, depth = 255, 8, 14, 10
+	var names []string
+	var block []func()
+	for i := range sleepers {
+		g := 0
+		for (2<<g)-1 <= i {
+			g++
+		}
+		names = append(names, fmt.Sprintf("isnap-csleep%d", g))
+		block = append(block, func() {
+			ts := unix.NsecToTimespec(int64(time.Hour))
+			unix.Nanosleep(&ts, nil)
+		})
+	}
+	blockThreads(t, names, block)
+
+	// The children start after the threads, so their pids come after the
+	// threads' tids, and after their cgroups, so that they are gone when
+	// the cgroups are removed.
+	sleep, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const childComm = "isnap-cgchild"
+	bin := filepath.Join(t.TempDir(), childComm)
+	if err := os.WriteFile(bin, sleep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("itersnap-test-reshow-%d", os.Getpid())
+	var dirs []string
+	for c := range children {
+		rel := filepath.Join(base, fmt.Sprint(c))
+		for l := range depth {
+			rel = filepath.Join(rel, fmt.Sprintf("%d-%s", l, strings.Repeat("n", 253)))
+		}
+		dirs = append(dirs, bpftest.Cgroup(t, rel))
+	}
+	for _, dir := range dirs {
+		cmd := exec.Command(bin, "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		bpftest.MoveToCgroup(t, dir, cmd.Process.Pid)
+	}
+
+	covered := 0
+	for f := 1; f <= 40; f++ {
+		comms := []string{childComm}
+		for g := range groups {
+			if f&(1<<g) != 0 {
+				comms = append(comms, fmt.Sprintf("isnap-csleep%d", g))
+			}
+		}
+		o, err := Load(Filter{Comms: comms})
+		if err != nil {
+			t.Fatalf("Load: %+v", err)
+		}
+		data, err := run(o.objs.DumpTask)
+		o.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Where each task's records end in the stream, and whether it
+		// named cgroups of its own.
+		var ends []int
+		var named []bool
+		end := 0
+		cgroups := cgroupChains{}
+		err = decodeTasks(data, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
+			end += int(unsafe.Sizeof(*rec)) + 8*len(stack)
+			ends = append(ends, end)
+			named = append(named, rec.NrCgroups > 0)
+			cgroups.task(rec)
+		}, Symbol: func(rec *SymbolRecord, text []byte) {
+			end += int(unsafe.Sizeof(*rec)) + len(text)
+			ends[len(ends)-1] = end
+		}, Cgroup: func(rec *CgroupRecord, name []byte) {
+			end += int(unsafe.Sizeof(*rec)) + len(name)
+			ends[len(ends)-1] = end
+			cgroups.named(rec, name)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unnamed := cgroups.unnamed(); len(unnamed) > 0 {
+			t.Errorf("%d sleepers: threads %v have cgroups the walk did not name", f, unnamed)
+		}
+		if i := slices.IndexFunc(ends, func(e int) bool { return e >= seqBufferSize }); i >= 0 && named[i] {
+			covered++
+		}
+	}
+	t.Logf("%d of 40 walks overflowed on a task with cgroups of its own", covered)
+	if covered == 0 {
+		t.Errorf("no walk overflowed the seq buffer on a task that named cgroups: the test did not test what it is for")
 	}
 }
 

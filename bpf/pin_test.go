@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -118,17 +119,40 @@ func TestPinThenOpen(t *testing.T) {
 
 // TestPinnedWalkStartsClean: a walk of pinned programs symbolizes every
 // address of its own, whatever the earlier walk claimed in the shared
-// symbolized map. Unfiltered, so that the two walks' tasks have other
-// seq_nums than the ones that claimed addresses before.
+// symbolized map, and names every task's cgroup, whatever the earlier walk
+// named in the programs' map of named cgroups. Unfiltered, and a process
+// ends after the first walk, so that the walks' tasks have other seq_nums
+// than the ones that claimed addresses and cgroups before: the process in
+// a cgroup of its own, which comes after it, is one seq_num earlier in the
+// later walks.
 func TestPinnedWalkStartsClean(t *testing.T) {
 	dir := bpftest.PinDir(t)
+	cgroup := bpftest.Cgroup(t, "itersnap-test-pin-"+strconv.Itoa(os.Getpid()))
+	sleep := func() *exec.Cmd {
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	ends := sleep()
+	bpftest.MoveToCgroup(t, cgroup, sleep().Process.Pid)
 	for i := range 3 {
+		if i == 1 {
+			ends.Process.Kill()
+			ends.Wait()
+		}
 		o := openPins(t, Filter{}, dir)
 		syms := map[uint64]bool{}
 		var addrs []uint64
-		err := o.Tasks(new(WalkTimes), func(_ *TaskRecord, stack []uint64) {
+		cgroups := cgroupChains{}
+		err := o.Tasks(new(WalkTimes), TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
 			addrs = append(addrs, stack...)
-		}, func(addr uint64, _ []byte) { syms[addr] = true })
+			cgroups.task(rec)
+		}, Symbol: func(rec *SymbolRecord, _ []byte) { syms[rec.Addr] = true },
+			Cgroup: cgroups.named})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,8 +165,52 @@ func TestPinnedWalkStartsClean(t *testing.T) {
 		if missing > 0 || len(addrs) == 0 {
 			t.Errorf("walk %d (%v): %d of %d addresses have no symbol", i, o.Source, missing, len(addrs))
 		}
+		if unnamed := cgroups.unnamed(); len(unnamed) > 0 {
+			t.Errorf("walk %d (%v): threads %v have cgroups the walk did not name", i, o.Source, unnamed)
+		}
 		o.Close()
 	}
+}
+
+// cgroupChains gathers a task walk's threads' cgroups and the cgroups the
+// walk named.
+type cgroupChains struct {
+	tasks  map[uint32]uint64 // tid: cgroup id
+	parent map[uint64]uint64 // a named cgroup's parent (0: the root)
+}
+
+func (c *cgroupChains) task(rec *TaskRecord) {
+	if c.tasks == nil {
+		c.tasks = map[uint32]uint64{}
+	}
+	c.tasks[rec.Tid] = rec.CgroupId
+}
+
+func (c *cgroupChains) named(rec *CgroupRecord, name []byte) {
+	if c.parent == nil {
+		c.parent = map[uint64]uint64{}
+	}
+	if name != nil {
+		c.parent[rec.Id] = rec.ParentId
+	}
+}
+
+// unnamed returns the threads whose cgroup, or one of its ancestors, the
+// walk did not name.
+func (c *cgroupChains) unnamed() []uint32 {
+	var out []uint32
+	for tid, id := range c.tasks {
+		for depth := 0; id != 0; depth++ {
+			parent, ok := c.parent[id]
+			if !ok || depth > 255 {
+				out = append(out, tid)
+				break
+			}
+			id = parent
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestPinNames: the pin's name changes with every filter constant and with
@@ -376,9 +444,9 @@ func TestConcurrentOpens(t *testing.T) {
 				}
 				syms := map[uint64]bool{}
 				var addrs []uint64
-				err = o.Tasks(new(WalkTimes), func(_ *TaskRecord, stack []uint64) {
+				err = o.Tasks(new(WalkTimes), TaskVisitor{Task: func(_ *TaskRecord, stack []uint64) {
 					addrs = append(addrs, stack...)
-				}, func(addr uint64, _ []byte) { syms[addr] = true })
+				}, Symbol: func(rec *SymbolRecord, _ []byte) { syms[rec.Addr] = true }})
 				if err == nil {
 					err = o.Files(new(WalkTimes), func(*FileRecord, []byte, *SockRecord, []byte) {})
 				}

@@ -41,6 +41,11 @@ type BPFStats struct {
 	// alone.
 	KernelCgroups    int
 	KernelCgroupsOff string
+	// CgroupsNamed is how many cgroups the task walk named, and
+	// CgroupWalk whether the cgroup hierarchy was read all the same, for
+	// the cgroups it did not name.
+	CgroupsNamed int
+	CgroupWalk   bool
 }
 
 // Name implements Collector: the collector, whichever object it loads.
@@ -89,6 +94,7 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 	var rawStacks [][]uint64
 	syms := map[uint64]string{}
 	comms := map[[16]int8]string{}
+	cgroups := map[uint64]cgroupName{}
 	noStack := 0
 	// The task and fd walks run at once, one per CPU where there are
 	// two: they share nothing, in the kernel (each program has its own
@@ -97,7 +103,7 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 	tasksDone := make(chan struct{})
 	go func() {
 		defer close(tasksDone)
-		taskErr = objs.Tasks(&st.Tasks, func(r *bpf.TaskRecord, stack []uint64) {
+		taskErr = objs.Tasks(&st.Tasks, bpf.TaskVisitor{Task: func(r *bpf.TaskRecord, stack []uint64) {
 			comm, ok := comms[r.Comm]
 			if !ok {
 				comm = bpf.CommString(r.Comm)
@@ -126,9 +132,15 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 				t.Stack = i
 			}
 			s.Tasks = append(s.Tasks, t)
-		}, func(addr uint64, text []byte) {
-			syms[addr] = string(text)
-		})
+		}, Symbol: func(r *bpf.SymbolRecord, text []byte) {
+			if text != nil {
+				syms[r.Addr] = string(text)
+			}
+		}, Cgroup: func(r *bpf.CgroupRecord, name []byte) {
+			if name != nil {
+				cgroups[r.Id] = cgroupName{parent: r.ParentId, name: string(name)}
+			}
+		}})
 	}()
 
 	noPath := 0
@@ -166,7 +178,9 @@ func (c BPF) Collect(ctx context.Context, f snapshot.Filter) (*snapshot.Snapshot
 
 	finish := time.Now()
 	symbolize(s, syms, rawStacks)
-	s.Meta.Notes = append(s.Meta.Notes, resolveCgroups(s.Tasks)...)
+	notes, walked := resolveCgroups(s.Tasks, cgroups)
+	s.Meta.Notes = append(s.Meta.Notes, notes...)
+	st.CgroupsNamed, st.CgroupWalk = len(cgroups), walked
 	keepCgroups(s, f)
 	if noStack > 0 {
 		s.Meta.Notes = append(s.Meta.Notes, fmt.Sprintf("bpf: no kernel stack for %d threads (exiting, or stack unavailable)", noStack))

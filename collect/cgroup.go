@@ -173,13 +173,69 @@ func (t *cgroupTree) walk(fd int, cgroup string, buf []byte) {
 // without the hierarchy mounted still has every task in it.
 const rootCgroupID = 1
 
-// resolveCgroups fills each task's Cgroup from its CgroupID and returns
-// notes on what could not be resolved.
-func resolveCgroups(tasks []snapshot.Task) []string {
-	tree, err := walkCgroups()
-	if err != nil {
-		tree = &cgroupTree{byID: map[uint64]string{rootCgroupID: "/"}}
+// cgroupName is what the task walk told of a cgroup (bpf.CgroupRecord):
+// its parent's id (0 for the root) and its directory's name.
+type cgroupName struct {
+	parent uint64
+	name   string
+}
+
+// cgroupPaths builds the paths of the cgroups the kernel named. A cgroup
+// whose name or an ancestor's is missing (the kernel could not read it, or
+// the chain was deeper than one task's records carry) gets none.
+func cgroupPaths(names map[uint64]cgroupName) map[uint64]string {
+	paths := make(map[uint64]string, len(names))
+	var chain []uint64
+	for id := range names {
+		// Up to the first ancestor with a path (or the root), then down.
+		chain = chain[:0]
+		p, ok := "", false
+		for at := id; ; {
+			if p, ok = paths[at]; ok {
+				break
+			}
+			n, named := names[at]
+			if !named || len(chain) > maxCgroupLevel {
+				break
+			}
+			chain = append(chain, at)
+			if n.parent == 0 {
+				p, ok = "/", true
+				break
+			}
+			at = n.parent
+		}
+		if !ok {
+			continue
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			if n := names[chain[i]]; n.parent != 0 {
+				p = path.Join(p, n.name)
+			}
+			paths[chain[i]] = p
+		}
 	}
+	return paths
+}
+
+// maxCgroupLevel bounds a chain of names (the kernel's cgroup.max.depth
+// is unbounded, but no host nests cgroups this deep).
+const maxCgroupLevel = 255
+
+// resolveCgroups fills each task's Cgroup from its CgroupID, with the
+// names the kernel gave (nil: none), and returns notes on what could not
+// be resolved. Only cgroups the kernel left unnamed make it read the
+// hierarchy, once (walked says so). Outside the initial cgroup namespace
+// the names are not used: they make paths from the real root, and
+// /proc/PID/cgroup, which the procfs collector reads, shows paths from the
+// namespace's.
+func resolveCgroups(tasks []snapshot.Task, names map[uint64]cgroupName) (notes []string, walked bool) {
+	var paths map[uint64]string
+	if len(names) > 0 && inInitialCgroupNS() {
+		paths = cgroupPaths(names)
+	}
+	var tree *cgroupTree
+	var err error
 	unresolved := 0
 	for i := range tasks {
 		t := &tasks[i]
@@ -189,19 +245,34 @@ func resolveCgroups(tasks []snapshot.Task) []string {
 			continue
 		}
 		var ok bool
+		if t.Cgroup, ok = paths[t.CgroupID]; ok {
+			continue
+		}
+		if tree == nil {
+			walked = true
+			if tree, err = walkCgroups(); err != nil {
+				tree = &cgroupTree{byID: map[uint64]string{rootCgroupID: "/"}}
+			}
+		}
 		if t.Cgroup, ok = tree.byID[t.CgroupID]; !ok {
 			t.Missing |= snapshot.MissingCgroup
 			unresolved++
 		}
 	}
-	var notes []string
 	if unresolved > 0 {
 		if err != nil {
 			notes = append(notes, "cgroup v2 hierarchy unreadable: "+err.Error())
 		}
 		notes = append(notes, fmt.Sprintf("no cgroup path for %d threads (cgroup removed during the take, or no cgroup v2)", unresolved))
 	}
-	return notes
+	return notes, walked
+}
+
+// inInitialCgroupNS says whether this process is in the initial cgroup
+// namespace, where cgroup paths start at the real root.
+func inInitialCgroupNS() bool {
+	var st syscall.Stat_t
+	return syscall.Stat("/proc/self/ns/cgroup", &st) == nil && st.Ino == procCgroupInitIno
 }
 
 // keepCgroups applies the filter's container and cgroup part exactly: the
@@ -277,8 +348,7 @@ func kernelCgroups(f snapshot.Filter) (cgroups []bpf.Cgroup, ok bool, why string
 	}
 	// The kernel's levels count from the real root; inside a cgroup
 	// namespace the paths this process sees start lower.
-	var st syscall.Stat_t
-	if err := syscall.Stat("/proc/self/ns/cgroup", &st); err != nil || st.Ino != procCgroupInitIno {
+	if !inInitialCgroupNS() {
 		return nil, false, "not in the initial cgroup namespace"
 	}
 	tree, err := walkCgroups()

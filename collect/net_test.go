@@ -445,10 +445,17 @@ func TestContainerCgroups(t *testing.T) {
 	for pid := range pids {
 		filterPIDs = append(filterPIDs, pid)
 	}
-	for _, s := range []*snapshot.Snapshot{
-		collectBPF(t, snapshot.Filter{PIDs: filterPIDs}),
-		collectProcfs(t, snapshot.Filter{PIDs: filterPIDs}),
-	} {
+	// The kernel names the cgroups in the task walk: the BPF collector
+	// reads no hierarchy for them (TestCgroupNames).
+	var st BPFStats
+	bs, err := BPF{Stats: &st}.Collect(context.Background(), snapshot.Filter{PIDs: filterPIDs})
+	if err != nil {
+		t.Fatalf("BPF collect: %+v", err)
+	}
+	if st.CgroupWalk {
+		t.Errorf("the BPF collector read the cgroup hierarchy (%d cgroups named)", st.CgroupsNamed)
+	}
+	for _, s := range []*snapshot.Snapshot{bs, collectProcfs(t, snapshot.Filter{PIDs: filterPIDs})} {
 		seen := map[uint32]bool{}
 		for _, task := range s.Tasks {
 			c := cases[pids[task.PID]]

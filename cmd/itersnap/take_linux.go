@@ -89,7 +89,8 @@ func (o *takeOptions) noteBPF(st *collect.BPFStats) {
 		timing{"finish", st.Finish},
 		timing{"tasks-bytes", st.Tasks.Bytes}, timing{"fds-bytes", st.Files.Bytes},
 		timing{"tasks-records", st.Tasks.Records}, timing{"fds-records", st.Files.Records},
-		timing{"kernel-cgroups", kernelCgroups})
+		timing{"kernel-cgroups", kernelCgroups},
+		timing{"cgroups-named", st.CgroupsNamed}, timing{"cgroup-walk", st.CgroupWalk})
 }
 
 // unpin removes every pin under dir.
