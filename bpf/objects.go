@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -183,8 +184,9 @@ var features = map[asm.BuiltinFunc]string{
 
 // A helper call as the verifier prints the instruction (kernel/bpf/disasm.c
 // print_bpf_insn): "call bpf_d_path#147", or "call unknown#181" for a
-// helper this kernel does not know.
-var callInsn = regexp.MustCompile(`\bcall [a-z_0-9]+#([0-9]+)`)
+// helper this kernel does not know. Compiled on first use: only a refused
+// load reads a verifier log, and every itersnap process would pay for it.
+var callInsn = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\bcall [a-z_0-9]+#([0-9]+)`) })
 
 // refusal says which feature err, a refused load, shows missing. The
 // verifier prints each instruction before it checks it, so the last helper
@@ -216,7 +218,7 @@ func refusal(err error) string {
 	aboutCall := strings.Contains(last, "func ") || strings.Contains(last, "helper call")
 	if aboutCall {
 		for i := len(verr.Log) - 1; i >= 0; i-- {
-			m := callInsn.FindStringSubmatch(verr.Log[i])
+			m := callInsn().FindStringSubmatch(verr.Log[i])
 			if m == nil {
 				continue
 			}

@@ -190,18 +190,18 @@ func (d *Dataset) partition(m *snapshot.Meta) (*partition, error) {
 		return p, nil
 	}
 	p := &partition{key: key, stacksSeen: map[uint64]bool{}}
-	err := openInto(&p.snapshots, d.dir, key, SnapshotsTable)
+	err := openInto(&p.snapshots, d.dir, key, snapshotsTable())
 	if err == nil {
-		err = openInto(&p.tasks, d.dir, key, TasksTable)
+		err = openInto(&p.tasks, d.dir, key, tasksTable())
 	}
 	if err == nil {
-		err = openInto(&p.fds, d.dir, key, FDsTable)
+		err = openInto(&p.fds, d.dir, key, fdsTable())
 	}
 	if err == nil {
-		err = openInto(&p.stacks, d.dir, key, StacksTable)
+		err = openInto(&p.stacks, d.dir, key, stacksTable())
 	}
 	if err == nil && d.findings {
-		err = openInto(&p.findings, d.dir, key, FindingsTable)
+		err = openInto(&p.findings, d.dir, key, findingsTable())
 	}
 	if err != nil {
 		for _, f := range p.files() {
