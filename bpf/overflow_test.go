@@ -192,14 +192,16 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 
 	// The children start after the threads, so their pids come after the
 	// threads' tids, and after their cgroups, so that they are gone when
-	// the cgroups are removed.
-	sleep, err := os.ReadFile("/bin/sleep")
+	// the cgroups are removed. Each is this test binary in its sleep
+	// role, run through a link whose name is the comm to filter on
+	// (fs/exec.c names a task after the file it executes).
+	const childComm = "isnap-cgchild"
+	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	const childComm = "isnap-cgchild"
 	bin := filepath.Join(t.TempDir(), childComm)
-	if err := os.WriteFile(bin, sleep, 0o755); err != nil {
+	if err := os.Symlink(self, bin); err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("itersnap-test-reshow-%d", os.Getpid())
@@ -211,18 +213,24 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 		}
 		dirs = append(dirs, bpftest.Cgroup(t, rel))
 	}
+	childPIDs := map[uint32]bool{}
 	for _, dir := range dirs {
-		cmd := exec.Command(bin, "3600")
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), pinRoleEnv+"=sleep")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		bpftest.MoveToCgroup(t, dir, cmd.Process.Pid)
+		childPIDs[uint32(cmd.Process.Pid)] = true
 	}
 
-	covered := 0
-	for f := 1; f <= 40; f++ {
+	// Walks until three overflowed on a task that named cgroups (each
+	// walk loads the programs: seconds under emulation).
+	covered, walks := 0, 0
+	for f := 1; f <= 40 && covered < 3; f++ {
+		walks++
 		comms := []string{childComm}
 		for g := range groups {
 			if f&(1<<g) != 0 {
@@ -244,7 +252,11 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 		var named []bool
 		end := 0
 		cgroups := cgroupChains{}
+		seen := map[uint32]bool{}
 		err = decodeTasks(data, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
+			if childPIDs[rec.Pid] {
+				seen[rec.Pid] = true
+			}
 			end += int(unsafe.Sizeof(*rec)) + 8*len(stack)
 			ends = append(ends, end)
 			named = append(named, rec.NrCgroups > 0)
@@ -260,6 +272,9 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(seen) != children {
+			t.Fatalf("%d sleepers: the walk saw %d of the %d children", f, len(seen), children)
+		}
 		if unnamed := cgroups.unnamed(); len(unnamed) > 0 {
 			t.Errorf("%d sleepers: threads %v have cgroups the walk did not name", f, unnamed)
 		}
@@ -267,7 +282,7 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 			covered++
 		}
 	}
-	t.Logf("%d of 40 walks overflowed on a task with cgroups of its own", covered)
+	t.Logf("%d of %d walks overflowed on a task with cgroups of its own", covered, walks)
 	if covered == 0 {
 		t.Errorf("no walk overflowed the seq buffer on a task that named cgroups: the test did not test what it is for")
 	}

@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 		killWhilePinningRole(os.Args[1], os.Args[2], os.Args[3])
 	case "nobody":
 		nobodyRole(os.Args[1:])
+	case "sleep":
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	os.Exit(2)
 }
