@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,21 +16,26 @@ import (
 )
 
 // benchScale is a host for BenchmarkTakeScales: processes of threads
-// threads and fds fds each, on top of whatever the host runs.
+// threads and fds fds each, on top of whatever the host runs, and
+// cgroups cgroups (slices of 19 scopes), a sleep(1) in each of the first
+// inUse scopes.
 type benchScale struct {
 	name                    string
 	processes, threads, fds int
+	cgroups, inUse          int
 	pairs                   int // BPF and procfs takes, in turns
 }
 
 // The scales of the issue: an idle host, 2,000 threads and 20,000 fds, and
 // (BENCH_SCALE=L: its workload alone takes a minute to start) 20,000
-// threads and 200,000 fds. Each workload process adds the Go runtime's few
-// threads of its own.
+// threads and 200,000 fds; and an idle host of many cgroups, as systemd
+// and Kubernetes hosts have. Each workload process adds the Go runtime's
+// few threads of its own.
 var benchScales = []benchScale{
-	{"idle", 0, 0, 0, 9},
-	{"2,000 threads", 20, 100, 1000, 9},
-	{"20,000 threads", 200, 100, 1000, 5},
+	{"idle", 0, 0, 0, 0, 0, 9},
+	{"idle, 500 cgroups, 100 in use", 0, 0, 0, 500, 100, 9},
+	{"2,000 threads", 20, 100, 1000, 0, 0, 9},
+	{"20,000 threads", 200, 100, 1000, 0, 0, 5},
 }
 
 // takeRun is what one take process measured.
@@ -53,7 +59,7 @@ type takeRun struct {
 // BENCH_SCALE=L for the 20,000-thread host).
 func BenchmarkTakeScales(b *testing.B) {
 	bpftest.RequireBPF(b)
-	scales := benchScales[:2]
+	scales := benchScales[:3]
 	if os.Getenv("BENCH_SCALE") == "L" {
 		scales = benchScales
 	}
@@ -64,6 +70,7 @@ func BenchmarkTakeScales(b *testing.B) {
 			for range sc.processes {
 				startRole(b, "workload", fmt.Sprint(sc.threads), fmt.Sprint(sc.fds))
 			}
+			makeCgroups(b, sc.cgroups, sc.inUse)
 			// A database per collector, as a host that takes with one
 			// collector has: the two collectors' task chunks never match
 			// (start times in clock ticks from /proc, in nanoseconds from
@@ -88,6 +95,26 @@ func BenchmarkTakeScales(b *testing.B) {
 		})
 	}
 	fmt.Print("\n" + report.String())
+}
+
+// makeCgroups makes n cgroups (rounded down to 20s), slices of 19 scopes,
+// and puts a sleep(1) in each of the first inUse scopes; they go when the
+// benchmark ends.
+func makeCgroups(b *testing.B, n, inUse int) {
+	base := fmt.Sprintf("itersnap-bench-%d", os.Getpid())
+	var scopes []string
+	for i := range n / 20 * 19 {
+		scopes = append(scopes, bpftest.Cgroup(b, fmt.Sprintf("%s/s%d.slice/%d.scope", base, i/19, i%19)))
+	}
+	for _, dir := range scopes[:min(inUse, len(scopes))] {
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		bpftest.MoveToCgroup(b, dir, cmd.Process.Pid)
+	}
 }
 
 // measureTake runs one take of the itersnap binary bin, pinning under
@@ -184,8 +211,8 @@ func writeScale(w *strings.Builder, sc benchScale, first takeRun, bpfRuns, procR
 		ratios = append(ratios, float64(procRuns[i].wall)/float64(bpfRuns[i].wall))
 	}
 	slices.Sort(ratios)
-	fmt.Fprintf(w, "== %s: %d workload processes of %d threads and %d fds, plus the host; %d pairs of takes\n",
-		sc.name, sc.processes, sc.threads, sc.fds, len(bpfRuns))
+	fmt.Fprintf(w, "== %s: %d workload processes of %d threads and %d fds, %d cgroups (%d in use), plus the host; %d pairs of takes\n",
+		sc.name, sc.processes, sc.threads, sc.fds, sc.cgroups, sc.inUse, len(bpfRuns))
 	last := bpfRuns[len(bpfRuns)-1]
 	kernelMB := (last.timings["tasks-bytes"] + last.timings["fds-bytes"]) / (1 << 20)
 	fmt.Fprintf(w, "  host: kernel output %.2f MB per take (tasks %.0f kB, fds %.0f kB)\n",
