@@ -56,8 +56,9 @@ man:
 # sockets and cgroups (BenchmarkSocketCost), and a collection with
 # --container applied in the kernel against an unfiltered one
 # (BenchmarkCgroupFilter). Then whole takes, BPF and procfs in turns, on
-# an idle host and at 2,000 threads and 20,000 fds (BENCH_SCALE=L: also
-# 20,000 threads and 200,000 fds, minutes): ratio,
+# an idle host, on an idle host of 500 cgroups (100 in use) and at 2,000
+# threads and 20,000 fds (BENCH_SCALE=L: also 20,000 threads and 200,000
+# fds, minutes): ratio,
 # where the time goes, peak RSS, CPU per take, and the floor every take
 # pays (a take its flags refuse). TakeScales times its own
 # pairs of takes: one run (1x), else go test runs it again for b.N.
