@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/itersnap/itersnap/snapshot"
 )
@@ -210,6 +211,8 @@ func (p *packer) pack(e *encoder, b []byte) {
 		deflater.Lock()
 		if deflater.w == nil {
 			deflater.w, _ = flate.NewWriter(&p.out, flate.DefaultCompression) // only a bad level fails
+			// Its hash tables are most of it: map them in one go.
+			populate(unsafe.Slice((*byte)(unsafe.Pointer(deflater.w)), unsafe.Sizeof(*deflater.w)))
 		} else {
 			deflater.w.Reset(&p.out)
 		}
