@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"unsafe"
+
+	"github.com/itersnap/itersnap/internal/prefault"
 )
 
 // arena makes strings of fd paths without an allocation each: a host with
@@ -55,26 +57,28 @@ func hostCounts() (threads, files int) {
 }
 
 // prefaulted makes an empty slice with room for n+room elements, the
-// first n of them already written: a store into each of their pages,
-// before anything reads them (the room stays untouched, so unused room
-// costs no memory). A
-// fresh array of megabytes comes straight from the kernel untouched, and
-// the garbage collector, running while the walks fill it, scans all of
-// it (it has pointers), so the kernel maps its pages to the shared zero
-// page; each append to a new page then takes a copy-on-write fault that
-// flushes that page from the TLB of every CPU the take's threads ran on,
-// an interrupt to the other CPU (in a VM, a trap to the hypervisor). At
+// pages of the first n of them already mapped before anything reads them
+// (the room stays untouched, so unused room costs no memory). A fresh
+// array of megabytes comes straight from the kernel untouched, and the
+// garbage collector, running while the walks fill it, scans all of it (it
+// has pointers), so the kernel maps its pages to the shared zero page;
+// each append to a new page then takes a copy-on-write fault that flushes
+// that page from the TLB of every CPU the take's threads ran on, an
+// interrupt to the other CPU (in a VM, a trap to the hypervisor). At
 // 20,000 threads and 200,000 fds those faults were ~70 ms of a take's
-// CPU; a page written first faults once, without the flush. The bytes
-// written are zeros, over memory that is zero: nothing the collector
-// could see changes.
+// CPU. The pages are mapped in one madvise (prefault.Populate); where the
+// kernel refuses it (before 5.14), a zero is written into each page, which
+// faults it once, without the flush. Nothing the collector could see
+// changes: the memory is zero either way.
 func prefaulted[T any](n, room int) []T {
 	s := make([]T, 0, n+room)
 	if size := n * int(unsafe.Sizeof(*new(T))); size > 0 {
 		mem := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s[:n]))), size)
-		page := os.Getpagesize()
-		for i := 0; i < len(mem); i += page {
-			mem[i] = 0
+		if !prefault.Populate(mem) {
+			page := os.Getpagesize()
+			for i := 0; i < len(mem); i += page {
+				mem[i] = 0
+			}
 		}
 	}
 	return s

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/itersnap/itersnap/internal/prefault"
 	"github.com/itersnap/itersnap/snapshot"
 )
 
@@ -212,7 +213,7 @@ func (p *packer) pack(e *encoder, b []byte) {
 		if deflater.w == nil {
 			deflater.w, _ = flate.NewWriter(&p.out, flate.DefaultCompression) // only a bad level fails
 			// Its hash tables are most of it: map them in one go.
-			populate(unsafe.Slice((*byte)(unsafe.Pointer(deflater.w)), unsafe.Sizeof(*deflater.w)))
+			prefault.Populate(unsafe.Slice((*byte)(unsafe.Pointer(deflater.w)), unsafe.Sizeof(*deflater.w)))
 		} else {
 			deflater.w.Reset(&p.out)
 		}

@@ -1,4 +1,4 @@
-package store
+package prefault
 
 import (
 	"errors"
@@ -9,16 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPopulate checks that populate maps the pages inside what it is
+// TestPopulate checks that Populate maps the pages inside what it is
 // given, and only maps them: what they hold stays.
 func TestPopulate(t *testing.T) {
 	page := os.Getpagesize()
 	mem := make([]byte, 64*page) // large: its own pages, fresh from the kernel
 	mem[0], mem[5*page+7], mem[len(mem)-1] = 1, 2, 3
 	inner := mem[page/2 : len(mem)-page/2] // starts and ends inside a page
-	populate(inner)
+	Populate(inner)
 	if mem[0] != 1 || mem[5*page+7] != 2 || mem[len(mem)-1] != 3 {
-		t.Fatal("populate changed the memory")
+		t.Fatal("Populate changed the memory")
 	}
 	if err := unix.Madvise(mem[:page], unix.MADV_POPULATE_WRITE); errors.Is(err, unix.EINVAL) {
 		t.Skip("the kernel has no MADV_POPULATE_WRITE (Linux 5.14)")
@@ -35,6 +35,6 @@ func TestPopulate(t *testing.T) {
 			t.Errorf("page %d of %d is not mapped", i, len(resident))
 		}
 	}
-	populate(nil)
-	populate(mem[1:2])
+	Populate(nil)
+	Populate(mem[1:2])
 }
