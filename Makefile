@@ -53,17 +53,19 @@ man:
 # Starts a workload of 2,000 threads and 15,000 fds and times both collectors
 # and whole takes side by side (ratios, peak RSS), and on 2,000 threads and
 # 20,000 fds the kernel walk of the programs before and after they read
-# sockets and cgroups (BenchmarkSocketCost), and a collection with
-# --container applied in the kernel against an unfiltered one
-# (BenchmarkCgroupFilter). Then whole takes, BPF and procfs in turns, on
-# an idle host, on an idle host of 500 cgroups (100 in use) and at 2,000
-# threads and 20,000 fds (BENCH_SCALE=L: also 20,000 threads and 200,000
-# fds, minutes): ratio,
-# where the time goes, peak RSS, CPU per take, and the floor every take
-# pays (a take its flags refuse). TakeScales times its own
-# pairs of takes: one run (1x), else go test runs it again for b.N.
+# sockets and cgroups (BenchmarkSocketCost), a collection with --container
+# applied in the kernel against an unfiltered one (BenchmarkCgroupFilter),
+# and the fd program against a walk of the same fds that does nothing per
+# fd (BenchmarkFDProgram, 40 pairs). Then whole takes, BPF and procfs in
+# turns, on an idle host, on an idle host of 500 cgroups (100 in use) and
+# at 2,000 threads and 20,000 fds (BENCH_SCALE=L: also 20,000 threads and
+# 200,000 fds, minutes): ratio, where the time goes, peak RSS, CPU per
+# take, and the floor every take pays (a take its flags refuse).
+# TakeScales times its own pairs of takes: one run (1x), else go test runs
+# it again for b.N.
 bench:
 	$(GO) test -run '^$$' -bench 'Collectors|SocketCost|CgroupFilter' -benchtime 10x -count 1 ./cmd/itersnap
+	$(GO) test -run '^$$' -bench 'FDProgram' -benchtime 40x -count 1 ./cmd/itersnap
 	$(GO) test -run '^$$' -bench 'TakeScales' -benchtime 1x -count 1 -timeout 30m ./cmd/itersnap
 
 # Builds a database of 1,440 minutely snapshots of a 2,000-thread,

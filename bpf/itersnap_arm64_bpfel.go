@@ -132,6 +132,7 @@ const (
 	itersnapMapTaskScratch        = "task_scratch"
 	itersnapProgDumpFile          = "dump_file"
 	itersnapProgDumpTask          = "dump_task"
+	itersnapProgNoopFile          = "noop_file"
 	itersnapProgTestCommEqual     = "test_comm_equal"
 	itersnapVarFilterByCgroup     = "filter_by_cgroup"
 	itersnapVarFilterCgroupIds    = "filter_cgroup_ids"
@@ -187,6 +188,7 @@ type itersnapSpecs struct {
 type itersnapProgramSpecs struct {
 	DumpFile      *ebpf.ProgramSpec `ebpf:"dump_file"`
 	DumpTask      *ebpf.ProgramSpec `ebpf:"dump_task"`
+	NoopFile      *ebpf.ProgramSpec `ebpf:"noop_file"`
 	TestCommEqual *ebpf.ProgramSpec `ebpf:"test_comm_equal"`
 }
 
@@ -269,6 +271,7 @@ type itersnapVariables struct {
 type itersnapPrograms struct {
 	DumpFile      *ebpf.Program `ebpf:"dump_file"`
 	DumpTask      *ebpf.Program `ebpf:"dump_task"`
+	NoopFile      *ebpf.Program `ebpf:"noop_file"`
 	TestCommEqual *ebpf.Program `ebpf:"test_comm_equal"`
 }
 
@@ -276,6 +279,7 @@ func (p *itersnapPrograms) Close() error {
 	return _ItersnapClose(
 		p.DumpFile,
 		p.DumpTask,
+		p.NoopFile,
 		p.TestCommEqual,
 	)
 }

@@ -113,6 +113,7 @@ const (
 	itersnap_loopsMapTaskScratch        = "task_scratch"
 	itersnap_loopsProgDumpFile          = "dump_file"
 	itersnap_loopsProgDumpTask          = "dump_task"
+	itersnap_loopsProgNoopFile          = "noop_file"
 	itersnap_loopsProgTestCommEqual     = "test_comm_equal"
 	itersnap_loopsVarFilterByCgroup     = "filter_by_cgroup"
 	itersnap_loopsVarFilterCgroupIds    = "filter_cgroup_ids"
@@ -168,6 +169,7 @@ type itersnap_loopsSpecs struct {
 type itersnap_loopsProgramSpecs struct {
 	DumpFile      *ebpf.ProgramSpec `ebpf:"dump_file"`
 	DumpTask      *ebpf.ProgramSpec `ebpf:"dump_task"`
+	NoopFile      *ebpf.ProgramSpec `ebpf:"noop_file"`
 	TestCommEqual *ebpf.ProgramSpec `ebpf:"test_comm_equal"`
 }
 
@@ -250,6 +252,7 @@ type itersnap_loopsVariables struct {
 type itersnap_loopsPrograms struct {
 	DumpFile      *ebpf.Program `ebpf:"dump_file"`
 	DumpTask      *ebpf.Program `ebpf:"dump_task"`
+	NoopFile      *ebpf.Program `ebpf:"noop_file"`
 	TestCommEqual *ebpf.Program `ebpf:"test_comm_equal"`
 }
 
@@ -257,6 +260,7 @@ func (p *itersnap_loopsPrograms) Close() error {
 	return _Itersnap_loopsClose(
 		p.DumpFile,
 		p.DumpTask,
+		p.NoopFile,
 		p.TestCommEqual,
 	)
 }

@@ -123,33 +123,39 @@ func BenchmarkSocketCost(b *testing.B) {
 func walkObject(coll *ebpf.Collection) (int, error) {
 	total := 0
 	for _, name := range []string{"dump_task", "dump_file"} {
-		it, err := link.AttachIter(link.IterOptions{Program: coll.Programs[name]})
+		n, err := walkProgram(coll.Programs[name])
 		if err != nil {
 			return 0, err
 		}
-		r, err := it.Open()
-		if err != nil {
-			it.Close()
-			return 0, err
-		}
-		buf := make([]byte, 1<<20)
-		for {
-			n, err := r.Read(buf)
-			total += n
-			if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			if err == io.EOF || err == nil && n == 0 {
-				break
-			}
-			if err != nil {
-				r.Close()
-				it.Close()
-				return 0, err
-			}
-		}
-		r.Close()
-		it.Close()
+		total += n
 	}
 	return total, nil
+}
+
+// walkProgram runs an iterator program to the end and returns the bytes
+// it wrote.
+func walkProgram(prog *ebpf.Program) (int, error) {
+	it, err := link.AttachIter(link.IterOptions{Program: prog})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	r, err := it.Open()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	total := 0
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := r.Read(buf)
+		total += n
+		switch {
+		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+		case err == io.EOF, err == nil && n == 0:
+			return total, nil
+		case err != nil:
+			return 0, err
+		}
+	}
 }
