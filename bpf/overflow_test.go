@@ -64,22 +64,8 @@ func TestSymbolsOfReshownTask(t *testing.T) {
 			}
 		},
 	}
-	sleep := func() {
-		ts := unix.NsecToTimespec(int64(time.Hour))
-		unix.Nanosleep(&ts, nil)
-	}
 	const sleepers, groups = 511, 9
-	var names []string
-	var block []func()
-	for i := range sleepers {
-		// Sleeper i is in group g when 2^g - 1 <= i < 2^(g+1) - 1.
-		g := 0
-		for (2<<g)-1 <= i {
-			g++
-		}
-		names = append(names, fmt.Sprintf("isnap-sleep%d", g))
-		block = append(block, sleep)
-	}
+	names, block := sleeperGroups("isnap-sleep", sleepers)
 	for range blockers {
 		names = append(names, "isnap-other")
 	}
@@ -87,25 +73,11 @@ func TestSymbolsOfReshownTask(t *testing.T) {
 	blockThreads(t, names, block)
 
 	walk := func(sleepers int) (ends []int, hasSyms []bool, missing int) {
-		comms := []string{"isnap-other"}
-		for g := range groups {
-			if sleepers&(1<<g) != 0 {
-				comms = append(comms, fmt.Sprintf("isnap-sleep%d", g))
-			}
-		}
-		o, err := Load(Filter{Comms: comms})
-		if err != nil {
-			t.Fatalf("Load: %+v", err)
-		}
-		data, err := run(o.objs.DumpTask)
-		o.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := walkGroups(t, "isnap-other", "isnap-sleep", groups, sleepers)
 		var addrs []uint64
 		syms := map[uint64]bool{}
 		end := 0
-		err = decodeTasks(data, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
+		err := decodeTasks(data, TaskVisitor{Task: func(rec *TaskRecord, stack []uint64) {
 			if len(ends) > 0 {
 				ends[len(ends)-1] = end
 			}
@@ -175,19 +147,7 @@ func TestSymbolsOfReshownTask(t *testing.T) {
 func TestCgroupsOfReshownTask(t *testing.T) {
 	bpftest.RequireBPF(t)
 	const sleepers, groups, children, depth = 255, 8, 14, 10
-	var names []string
-	var block []func()
-	for i := range sleepers {
-		g := 0
-		for (2<<g)-1 <= i {
-			g++
-		}
-		names = append(names, fmt.Sprintf("isnap-csleep%d", g))
-		block = append(block, func() {
-			ts := unix.NsecToTimespec(int64(time.Hour))
-			unix.Nanosleep(&ts, nil)
-		})
-	}
+	names, block := sleeperGroups("isnap-csleep", sleepers)
 	blockThreads(t, names, block)
 
 	// The children start after the threads, so their pids come after the
@@ -231,21 +191,7 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 	covered, walks := 0, 0
 	for f := 1; f <= 40 && covered < 3; f++ {
 		walks++
-		comms := []string{childComm}
-		for g := range groups {
-			if f&(1<<g) != 0 {
-				comms = append(comms, fmt.Sprintf("isnap-csleep%d", g))
-			}
-		}
-		o, err := Load(Filter{Comms: comms})
-		if err != nil {
-			t.Fatalf("Load: %+v", err)
-		}
-		data, err := run(o.objs.DumpTask)
-		o.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := walkGroups(t, childComm, "isnap-csleep", groups, f)
 		// Where each task's records end in the stream, and whether it
 		// named cgroups of its own.
 		var ends []int
@@ -286,6 +232,47 @@ func TestCgroupsOfReshownTask(t *testing.T) {
 	if covered == 0 {
 		t.Errorf("no walk overflowed the seq buffer on a task that named cgroups: the test did not test what it is for")
 	}
+}
+
+// sleeperGroups names n threads that sleep in nanosleep(2) in groups of
+// 1, 2, 4, ...: thread i is PREFIXg when 2^g - 1 <= i < 2^(g+1) - 1, so a
+// comm filter of the groups of f's bits picks f of them (walkGroups).
+func sleeperGroups(prefix string, n int) (names []string, block []func()) {
+	for i := range n {
+		g := 0
+		for (2<<g)-1 <= i {
+			g++
+		}
+		names = append(names, fmt.Sprintf("%s%d", prefix, g))
+		block = append(block, func() {
+			ts := unix.NsecToTimespec(int64(time.Hour))
+			unix.Nanosleep(&ts, nil)
+		})
+	}
+	return names, block
+}
+
+// walkGroups loads the programs with a filter of comm and of the groups
+// of sleeperGroups(prefix) in f's bits, and returns the task walk's
+// output.
+func walkGroups(t *testing.T, comm, prefix string, groups, f int) []byte {
+	t.Helper()
+	comms := []string{comm}
+	for g := range groups {
+		if f&(1<<g) != 0 {
+			comms = append(comms, fmt.Sprintf("%s%d", prefix, g))
+		}
+	}
+	o, err := Load(Filter{Comms: comms})
+	if err != nil {
+		t.Fatalf("Load: %+v", err)
+	}
+	data, err := run(o.objs.DumpTask)
+	o.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // blockThreads starts one OS thread per name, and once all exist, gives
