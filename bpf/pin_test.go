@@ -132,17 +132,8 @@ func TestPinThenOpen(t *testing.T) {
 func TestPinnedWalkStartsClean(t *testing.T) {
 	dir := bpftest.PinDir(t)
 	cgroup := bpftest.Cgroup(t, "itersnap-test-pin-"+strconv.Itoa(os.Getpid()))
-	sleep := func() *exec.Cmd {
-		cmd := exec.Command("sleep", "3600")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd
-	}
-	ends := sleep()
-	bpftest.MoveToCgroup(t, cgroup, sleep().Process.Pid)
+	ends := bpftest.Sleeper(t)
+	bpftest.MoveToCgroup(t, cgroup, bpftest.Sleeper(t).Process.Pid)
 	for i := range 3 {
 		if i == 1 {
 			ends.Process.Kill()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -119,30 +118,16 @@ func TestCgroupNames(t *testing.T) {
 	if !inInitialCgroupNS() {
 		t.Skip("not in the initial cgroup namespace: the kernel's names are not used")
 	}
-	mnt, root, err := Cgroup2Mount()
+	_, root, err := Cgroup2Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "itersnap-test-" + randomHex(t, 6)
-	var made []string
-	t.Cleanup(func() {
-		for i := len(made) - 1; i >= 0; i-- {
-			if err := os.Remove(made[i]); err != nil {
-				t.Errorf("remove cgroup: %v", err)
-			}
-		}
-	})
 	// chain makes base/prefix/1/2/.../depth below the mount, some levels
-	// with hostile names or names of NAME_MAX bytes, and returns it.
-	chain := func(prefix string, depth int) string {
-		rel := filepath.Join(base, prefix)
-		for _, dir := range []string{filepath.Join(mnt, base), filepath.Join(mnt, rel)} {
-			if err := os.Mkdir(dir, 0o755); err == nil {
-				made = append(made, dir)
-			} else if !os.IsExist(err) {
-				t.Fatalf("make cgroup: %v", err)
-			}
-		}
+	// with hostile names or names of NAME_MAX bytes, and returns it and
+	// its directory.
+	chain := func(t *testing.T, prefix string, depth int) (rel, dir string) {
+		rel = filepath.Join(base, prefix)
 		for i := 1; i <= depth; i++ {
 			name := fmt.Sprint(i)
 			switch i % 10 {
@@ -152,27 +137,8 @@ func TestCgroupNames(t *testing.T) {
 				name += strings.Repeat("n", 255-len(name))
 			}
 			rel = filepath.Join(rel, name)
-			dir := filepath.Join(mnt, rel)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatalf("make cgroup %d of %d: %v", i, depth, err)
-			}
-			made = append(made, dir)
 		}
-		return rel
-	}
-	move := func(pid int, rel string) {
-		if err := os.WriteFile(filepath.Join(mnt, rel, "cgroup.procs"), []byte(fmt.Sprint(pid)), 0); err != nil {
-			t.Fatalf("move %d into %s: %v", pid, rel, err)
-		}
-	}
-	sleeper := func() int {
-		cmd := exec.Command("sleep", "3600")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd.Process.Pid
+		return rel, bpftest.Cgroup(t, rel)
 	}
 
 	for _, c := range []struct {
@@ -189,14 +155,14 @@ func TestCgroupNames(t *testing.T) {
 		{"deeper than the programs look", 40, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rel := chain(strings.ReplaceAll(c.name, " ", "-"), c.depth)
+			rel, dir := chain(t, strings.ReplaceAll(c.name, " ", "-"), c.depth)
 			var pid int
 			if c.threaded {
 				pid = int(startNetChild(t, nil).pid)
 			} else {
-				pid = sleeper()
+				pid = bpftest.Sleeper(t).Process.Pid
 			}
-			move(pid, rel)
+			bpftest.MoveToCgroup(t, dir, pid)
 			procCgroup, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 			if err != nil {
 				t.Fatal(err)

@@ -5,9 +5,11 @@ package bpftest
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -67,4 +69,17 @@ func cgroup2Mount(t testing.TB) string {
 	}
 	t.Fatal("no cgroup2 mount in /proc/self/mountinfo")
 	return ""
+}
+
+// Sleeper starts sleep(1) for an hour, a process of one thread, and kills
+// it when the test ends (or when this process dies).
+func Sleeper(t testing.TB) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "3600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
 }

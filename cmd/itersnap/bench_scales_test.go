@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -107,13 +106,7 @@ func makeCgroups(b *testing.B, n, inUse int) {
 		scopes = append(scopes, bpftest.Cgroup(b, fmt.Sprintf("%s/s%d.slice/%d.scope", base, i/19, i%19)))
 	}
 	for _, dir := range scopes[:min(inUse, len(scopes))] {
-		cmd := exec.Command("sleep", "3600")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		bpftest.MoveToCgroup(b, dir, cmd.Process.Pid)
+		bpftest.MoveToCgroup(b, dir, bpftest.Sleeper(b).Process.Pid)
 	}
 }
 
