@@ -498,7 +498,7 @@ static long name_cgroup(u32 i, void *data)
 		r->parent_id = BPF_CORE_READ(parent, cgroup, kn, id);
 	// bpf_probe_read_kernel_str counts the NUL: 1 for the root's "".
 	long n = bpf_probe_read_kernel_str(s->cg_name, CGROUP_NAME_BYTES, BPF_CORE_READ(cgrp, kn, name));
-	r->name_bytes = n > 0 ? n - 1 : n < 0 ? n : -1;
+	r->name_bytes = n > 0 ? n - 1 : n;
 	r->pad = 0;
 	bpf_seq_write(c->seq, r, sizeof(*r));
 	if (n > 1)
@@ -539,7 +539,8 @@ int dump_task(struct bpf_iter__task *ctx)
 	r->nofile = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
 	BPF_CORE_READ_INTO(&r->comm, task, comm);
 	// cgroups is __rcu: BPF_CORE_READ, as for cred.
-	r->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	r->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
 	r->ns_pid = ns_pid(task);
 	r->pad2 = 0;
 
@@ -555,7 +556,7 @@ int dump_task(struct bpf_iter__task *ctx)
 	r->nr_syms = 0;
 	each_frame(frames, mark_frame, &c);
 
-	s->next_cgroup = (u64)BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	s->next_cgroup = (u64)cgrp;
 	s->nr_chain = 0;
 	each(MAX_CGROUP_CHAIN, MAX_CGROUP_CHAIN, chain_cgroup, &c);
 	r->nr_cgroups = s->nr_chain < MAX_CGROUP_NAMES ? s->nr_chain : MAX_CGROUP_NAMES;
